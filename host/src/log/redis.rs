@@ -1,0 +1,1 @@
+//! Redis Streams backend (filled in separately).
