@@ -1,5 +1,31 @@
 //! Beacon: a multi-tenant real-time event platform.
 //!
+//! Tenants publish JSON events over HTTP; each tenant's events are stored
+//! in a durable, replayable log and pushed to subscribers over Server-Sent
+//! Events, with exact resume by `Last-Event-ID`.
+//!
 //! # Layout
-//! - [`log`]: the event log trait, positions with epochs, the embedded (redb) and Redis backends.
+//! - [`config`]: server settings (flags / `BEACON_*` env) and their defaults.
+//! - [`server`]: assembling a node and serving until shutdown.
+//! - [`state`]: the state shared by request handlers.
+//! - [`api`]: the HTTP API v1 — routes, handlers, the JSON error type.
+//! - [`auth`]: admin token, tenant API keys, subscriber JWTs.
+//! - [`tenants`]: tenant records; embedded and Redis stores.
+//! - [`event`]: the published event shape, its checks, the CloudEvents envelope.
+//! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
+//! - [`hub`]: per-tenant log tail, frames encoded once, broadcast to local subscribers.
+//! - [`sse`]: SSE frames, subscriber filters, one subscriber's replay-then-live stream.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod event;
+pub mod hub;
 pub mod log;
+pub mod server;
+pub mod sse;
+pub mod state;
+pub mod tenants;
+
+#[cfg(test)]
+mod test_support;

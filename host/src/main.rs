@@ -1,1 +1,91 @@
-fn main() {}
+//! The `beacon` command.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use beacon::config::Settings;
+use beacon::server;
+
+#[derive(Parser)]
+#[command(name = "beacon", version, about = "Beacon: real-time events for many tenants, over Server-Sent Events")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node: HTTP API, SSE fan-out, and the event log
+    /// (embedded in --data-dir, or Redis with --redis-url).
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+        /// Log as JSON lines instead of text.
+        #[arg(long, env = "BEACON_LOG_JSON")]
+        log_json: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { settings, log_json } => {
+            init_tracing(log_json);
+            raise_fd_limit();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(serve(settings))
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let shutdown = CancellationToken::new();
+    let state = server::start(settings, shutdown.clone()).await?;
+    let addr = listener.local_addr()?;
+    // The one line on stdout: scripts and tests read the address from it.
+    println!("beacon listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing streams, finishing requests");
+        shutdown.cancel();
+    });
+    server::serve(listener, state).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BEACON_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json { builder.json().init() } else { builder.init() }
+}
+
+/// Each SSE connection is a file descriptor: use the hard limit.
+fn raise_fd_limit() {
+    if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("warning: cannot raise the open-files limit: {error}");
+    }
+}

@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `beacon` binary, real SSE clients, real redis-server.
 
+mod input;
+mod publish;
+mod redis;
+mod resume;
+mod stream;

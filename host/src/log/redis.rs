@@ -1,1 +1,789 @@
-//! Redis Streams backend (filled in separately).
+//! The Redis Streams backend: one stream per tenant, shared by every node.
+//!
+//! # Key layout
+//!
+//! Every key of one tenant carries the same Redis Cluster hash tag,
+//! `{t:<tenant>}`, so they all live in one slot and a script may touch them
+//! together (`<prefix>` is the configured key prefix, e.g. `beacon`):
+//!
+//! | key                                  | type   | holds                                        |
+//! |--------------------------------------|--------|----------------------------------------------|
+//! | `<prefix>:{t:<tenant>}:log`          | stream | the events                                   |
+//! | `<prefix>:{t:<tenant>}:epoch`        | string | the stream's [`Epoch`], set once (`SET NX`)  |
+//! | `<prefix>:{t:<tenant>}:trimmed`      | string | newest id removed by retention               |
+//! | `<prefix>:{t:<tenant>}:dedup:<key>`  | string | id of the first event with that dedup key, expiring after the idempotency window |
+//!
+//! Stream ids (`<ms>-<seq>`, assigned by Redis with `XADD *`) are the
+//! [`Offset`]s. Each entry has the fields `t` (type), `s` (subject, absent
+//! if none), `a` (audience as a JSON array, absent if empty) and `e` (the
+//! envelope, verbatim).
+//!
+//! # Consistency
+//!
+//! An append is one Lua script: it creates the epoch if needed, checks and
+//! sets the dedup keys, adds the events and applies count retention, all
+//! atomically. A read is one script too, so the events, the epoch, the head
+//! and `trimmed_through` it returns are one snapshot. The epoch is created
+//! on first use; if Redis loses its data (a flush, a restart without
+//! persistence) the next use creates a new one, which readers see as an
+//! epoch change. Redis 7.0 does not record ids removed by `XTRIM` (its
+//! `max-deleted-entry-id` only follows `XDEL`), so retention keeps the
+//! exact newest removed id in the `trimmed` key itself.
+//!
+//! Redis must not evict these keys (`maxmemory-policy noeviction` or a
+//! `volatile-*` policy): a lost epoch key would give a live stream a new
+//! epoch. Durability is Redis's: with `appendfsync always` an acknowledged
+//! append survives a crash.
+//!
+//! # Connections and failures
+//!
+//! Ordinary commands share one multiplexed connection
+//! ([`ConnectionManager`]), which reconnects with exponential backoff after
+//! the connection is lost. It is opened lazily: a node starts while Redis
+//! is down and every call fails with [`LogError::Unavailable`] until Redis
+//! is back. Every call is bounded by [`CALL_TIMEOUT`], so a hung Redis gives
+//! an error, not a stuck request. When a call times out its effect is
+//! unknown (an append may have been stored): callers retry with a dedup key.
+//!
+//! A tail blocks in `XREAD BLOCK` on a connection of its own, one per
+//! tenant, so blocking never holds up other commands. The hub runs one tail
+//! loop per tenant per node, so each node holds one reader connection per
+//! tenant stream, however many subscribers it serves.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use ::redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use ::redis::{
+    AsyncCommands, AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisError, Script,
+    ScriptInvocation, ServerErrorKind,
+};
+
+use super::*;
+
+/// Longest wait for a TCP connection (and handshake) to Redis.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait for the answer to one command on the shared connection.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest time one call may take in all, including waiting for a
+/// reconnection in progress.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(4);
+/// Longest wait for `PING` in [`EventLog::health`].
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Connection attempts after the first, per reconnection, and their delays
+/// (exponential with jitter between these bounds). Kept short so a call
+/// during an outage fails well within [`CALL_TIMEOUT`]; the next call
+/// starts a new reconnection.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
+/// How much longer than its `BLOCK` time a tail waits for Redis to answer
+/// before it gives the connection up.
+const TAIL_GRACE: Duration = Duration::from_secs(2);
+/// A tenant's tail connection unused for this long is closed.
+const TAIL_IDLE: Duration = Duration::from_secs(120);
+/// After a failed tail connection attempt, the tail waits (within its own
+/// `wait`) `TAIL_BACKOFF_MIN * 2^failures`, at most `TAIL_BACKOFF_MAX`,
+/// before reporting the error, so a tail loop does not spin during an outage.
+const TAIL_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const TAIL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Count retention runs on append once a stream exceeds `max_events` by
+/// this fraction (like `MAXLEN ~`); [`EventLog::trim`] applies it exactly.
+const COUNT_SLACK_DIVISOR: u64 = 10;
+/// Largest `max_events` passed to Lua, whose numbers are doubles.
+const MAX_LUA_COUNT: u64 = 1 << 53;
+
+/// Removes a stream's oldest entries beyond `max` (exactly) and records the
+/// newest removed id. It walks the ids to remove in chunks of 256 so the
+/// script never holds more than one chunk of entries.
+const TRIM_COUNT_LUA: &str = r#"
+local function trim_count(stream, trimmed, max)
+  local excess = redis.call('XLEN', stream) - tonumber(max)
+  if excess <= 0 then return 0 end
+  local start, last, left = '-', nil, excess
+  while left > 0 do
+    local chunk = redis.call('XRANGE', stream, start, '+', 'COUNT', math.min(left, 256))
+    if #chunk == 0 then break end
+    last = chunk[#chunk][1]
+    left = left - #chunk
+    start = '(' .. last
+  end
+  redis.call('XTRIM', stream, 'MAXLEN', max)
+  redis.call('SET', trimmed, last)
+  return excess
+end
+"#;
+
+/// KEYS: stream, epoch, trimmed, then one dedup key per event that has one.
+/// ARGV: candidate epoch, dedup TTL (ms), max events, count that triggers
+/// retention, number of events, then six per event: index of its dedup key
+/// in KEYS (0 = none), type, `1` if it has a subject, subject, audience
+/// JSON (empty = everyone), envelope.
+/// Returns `{epoch, {id...}, {duplicate 0/1...}}`.
+const APPEND_LUA: &str = r#"
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+local ids, dups = {}, {}
+for i = 0, tonumber(ARGV[5]) - 1 do
+  local b = 6 + i * 6
+  local k = tonumber(ARGV[b])
+  local seen = false
+  if k > 0 then seen = redis.call('GET', KEYS[k]) end
+  if seen then
+    ids[i + 1] = seen
+    dups[i + 1] = 1
+  else
+    local f = {'t', ARGV[b + 1]}
+    if ARGV[b + 2] == '1' then f[#f + 1] = 's'; f[#f + 1] = ARGV[b + 3] end
+    if ARGV[b + 4] ~= '' then f[#f + 1] = 'a'; f[#f + 1] = ARGV[b + 4] end
+    f[#f + 1] = 'e'; f[#f + 1] = ARGV[b + 5]
+    local id = redis.call('XADD', KEYS[1], '*', unpack(f))
+    if k > 0 then redis.call('SET', KEYS[k], id, 'PX', ARGV[2]) end
+    ids[i + 1] = id
+    dups[i + 1] = 0
+  end
+end
+if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[4]) then
+  trim_count(KEYS[1], KEYS[3], ARGV[3])
+end
+return {epoch, ids, dups}
+"#;
+
+/// KEYS: stream, epoch, trimmed. ARGV: candidate epoch, XRANGE start
+/// (empty = no events wanted), count.
+/// Returns `{epoch, trimmed, head, {entries}}`; ids are `0-0` when unset.
+const READ_LUA: &str = r#"
+redis.call('SET', KEYS[2], ARGV[1], 'NX')
+local epoch = redis.call('GET', KEYS[2])
+local trimmed = redis.call('GET', KEYS[3]) or '0-0'
+local head, events = '0-0', {}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then head = info[i + 1]; break end
+  end
+  if ARGV[2] ~= '' then
+    events = redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])
+  end
+end
+return {epoch, trimmed, head, events}
+"#;
+
+/// KEYS: stream, trimmed. ARGV: max events, age cutoff in ms (entries with
+/// a smaller ms are removed; 0 = none). Returns how many were removed.
+const TRIM_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local removed = trim_count(KEYS[1], KEYS[2], ARGV[1])
+if ARGV[2] ~= '0' then
+  local newest = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '-', 'COUNT', 1)
+  if #newest > 0 then
+    removed = removed + redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2] .. '-0')
+    redis.call('SET', KEYS[2], newest[1][1])
+  end
+end
+return removed
+"#;
+
+/// The Lua scripts, loaded on first use and again after a Redis restart
+/// (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`).
+struct Scripts {
+    append: Script,
+    read: Script,
+    trim: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            append: Script::new(&format!("{TRIM_COUNT_LUA}{APPEND_LUA}")),
+            read: Script::new(READ_LUA),
+            trim: Script::new(&format!("{TRIM_COUNT_LUA}{TRIM_LUA}")),
+        }
+    }
+}
+
+/// An idle tail connection, waiting in [`RedisLog::tails`] for the
+/// tenant's next tail call.
+struct TailConn {
+    conn: MultiplexedConnection,
+    last_used: Instant,
+}
+
+/// The event log in Redis Streams. Cheap to share behind an `Arc`; all
+/// methods may run concurrently.
+pub struct RedisLog {
+    /// Opens the tail connections.
+    client: ::redis::Client,
+    /// The shared connection for everything but tails.
+    conn: ConnectionManager,
+    /// The server, as `redis://host:port/db` without credentials, for errors.
+    target: String,
+    prefix: String,
+    retention: Retention,
+    /// Lifetime of dedup keys, in ms (at least 1).
+    dedup_ttl_ms: u64,
+    scripts: Scripts,
+    /// Idle tail connections by tenant. A tail takes its tenant's connection
+    /// out while it blocks and puts it back when Redis has answered; a
+    /// connection that failed is dropped instead. Entries idle for longer
+    /// than [`TAIL_IDLE`] are closed whenever one is put back, so the map
+    /// holds at most the tenants tailed recently. A `std` mutex is fine:
+    /// it is held only to take or insert an entry, never across an await.
+    tails: Mutex<HashMap<String, TailConn>>,
+    /// Consecutive failures to open a tail connection, for its backoff.
+    tail_failures: AtomicU32,
+}
+
+impl RedisLog {
+    /// Prepares a log on the Redis at `url` (`redis://[user:password@]host:port/db`
+    /// or `unix:///path`), with keys under `prefix`.
+    ///
+    /// Does not contact Redis: it succeeds while Redis is down, and each
+    /// call reports [`LogError::Unavailable`] until Redis is reachable. Fails
+    /// only on a malformed URL or prefix (which must be non-empty and free
+    /// of `{`, `}`, which would break the cluster hash tags). Must be called
+    /// within a Tokio runtime.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        retention: Retention,
+        idempotency_window: Duration,
+    ) -> Result<RedisLog, LogError> {
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            return Err(LogError::Backend(format!(
+                "invalid Redis key prefix {prefix:?}: it must be non-empty, without braces"
+            )));
+        }
+        let client = ::redis::Client::open(url)
+            .map_err(|e| LogError::Backend(format!("invalid Redis URL: {e}")))?;
+        let info = client.get_connection_info();
+        let target = match info.addr() {
+            ::redis::ConnectionAddr::Unix(path) => format!("unix://{}", path.display()),
+            addr => format!("redis://{addr}/{}", info.redis_settings().db()),
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = client
+            .get_connection_manager_lazy(config)
+            .map_err(|e| LogError::Backend(format!("configuring Redis at {target}: {e}")))?;
+        Ok(RedisLog {
+            client,
+            conn,
+            target,
+            prefix: prefix.to_owned(),
+            retention,
+            dedup_ttl_ms: (idempotency_window.as_millis() as u64).max(1),
+            scripts: Scripts::new(),
+            tails: Mutex::default(),
+            tail_failures: AtomicU32::new(0),
+        })
+    }
+
+    /// The key of one of the tenant's records (see the module docs).
+    fn key(&self, tenant: &str, name: &str) -> String {
+        format!("{}:{{t:{tenant}}}:{name}", self.prefix)
+    }
+
+    /// Runs a script on the shared connection within [`CALL_TIMEOUT`].
+    ///
+    /// A refused connection means nothing was sent, so the call is tried
+    /// once more: the manager reports the failure of its last connection
+    /// attempt to the first call after Redis is back, and starts a new
+    /// attempt, which the second try waits for.
+    async fn run<T: FromRedisValue>(
+        &self,
+        what: &str,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<T, LogError> {
+        let attempt = async {
+            let mut conn = self.conn.clone();
+            match script.invoke_async(&mut conn).await {
+                Err(e) if e.is_connection_refusal() => script.invoke_async(&mut conn).await,
+                result => result,
+            }
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
+            Ok(result) => result.map_err(|e| self.error(what, e)),
+            Err(_) => Err(LogError::Unavailable(format!(
+                "{what}: Redis at {} did not answer within {CALL_TIMEOUT:?}",
+                self.target
+            ))),
+        }
+    }
+
+    /// Classifies a Redis error: anything that may pass once Redis is
+    /// reachable (or done loading, or failed over) is `Unavailable`.
+    fn error(&self, what: &str, e: RedisError) -> LogError {
+        let transient = e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_refusal()
+            || e.is_connection_dropped()
+            || e.code() == Some("BUSY")
+            || matches!(
+                e.kind(),
+                ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+            );
+        if transient {
+            LogError::Unavailable(format!("{what}: Redis at {}: {e}", self.target))
+        } else {
+            LogError::Backend(format!("{what}: Redis at {}: {e}", self.target))
+        }
+    }
+
+    /// The read script: up to `limit` events after `after`, with the
+    /// stream's epoch, head and `trimmed_through`, in one snapshot.
+    async fn read_script(
+        &self,
+        tenant: &str,
+        after: Offset,
+        limit: usize,
+    ) -> Result<ReadBatch, LogError> {
+        let keys = self.tenant_keys(tenant)?;
+        let start = if limit == 0 || after == Offset::MAX {
+            String::new()
+        } else {
+            format!("({after}")
+        };
+        let mut call = self.scripts.read.prepare_invoke();
+        call.key(&keys.log)
+            .key(&keys.epoch)
+            .key(&keys.trimmed)
+            .arg(Epoch::generate().as_str())
+            .arg(start)
+            .arg(limit);
+        let (epoch, trimmed, head, events): (String, String, String, StreamRangeReply) =
+            self.run("read", &call).await?;
+        Ok(ReadBatch {
+            epoch: parse_epoch(&epoch)?,
+            events: decode_all(events.ids)?,
+            trimmed_through: parse_offset(&trimmed)?,
+            head: parse_offset(&head)?,
+        })
+    }
+
+    fn tenant_keys(&self, tenant: &str) -> Result<TenantKeys, LogError> {
+        // A brace would end the hash tag early, and could make one tenant's
+        // keys collide with another's.
+        if tenant.contains(['{', '}']) {
+            return Err(LogError::Backend(format!(
+                "tenant {tenant:?} cannot name a Redis key (contains a brace)"
+            )));
+        }
+        Ok(TenantKeys {
+            log: self.key(tenant, "log"),
+            epoch: self.key(tenant, "epoch"),
+            trimmed: self.key(tenant, "trimmed"),
+        })
+    }
+
+    /// Takes the tenant's idle tail connection, or opens one. A failed
+    /// attempt waits (within `budget`) for the tail backoff before
+    /// returning the error.
+    async fn take_tail_conn(
+        &self,
+        tenant: &str,
+        budget: Duration,
+    ) -> Result<MultiplexedConnection, LogError> {
+        if let Some(idle) = self.lock_tails().remove(tenant) {
+            return Ok(idle.conn);
+        }
+        // No response timeout: a blocking XREAD is bounded by its own
+        // timeout in `tail`, never cut short by the client.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        let opened = tokio::time::timeout(
+            CALL_TIMEOUT,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()));
+        match opened {
+            Ok(conn) => {
+                self.tail_failures.store(0, Ordering::Relaxed);
+                Ok(conn)
+            }
+            Err(e) => {
+                let failures = self.tail_failures.fetch_add(1, Ordering::Relaxed);
+                let pause = TAIL_BACKOFF_MIN
+                    .saturating_mul(1 << failures.min(16))
+                    .min(TAIL_BACKOFF_MAX)
+                    .min(budget);
+                tokio::time::sleep(pause).await;
+                Err(self.error("opening tail connection", e))
+            }
+        }
+    }
+
+    /// Returns a tail connection that worked to the pool, closing
+    /// connections idle for longer than [`TAIL_IDLE`].
+    fn put_tail_conn(&self, tenant: &str, conn: MultiplexedConnection) {
+        let now = Instant::now();
+        let mut tails = self.lock_tails();
+        tails.retain(|_, idle| now.duration_since(idle.last_used) < TAIL_IDLE);
+        tails.insert(
+            tenant.to_owned(),
+            TailConn {
+                conn,
+                last_used: now,
+            },
+        );
+    }
+
+    fn lock_tails(&self) -> std::sync::MutexGuard<'_, HashMap<String, TailConn>> {
+        self.tails.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The keys a read or trim touches.
+struct TenantKeys {
+    log: String,
+    epoch: String,
+    trimmed: String,
+}
+
+#[async_trait]
+impl EventLog for RedisLog {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn append(&self, tenant: &str, events: Vec<NewEvent>) -> Result<AppendBatch, LogError> {
+        let keys = self.tenant_keys(tenant)?;
+        let max_events = self.retention.max_events.min(MAX_LUA_COUNT);
+        let trigger = max_events.saturating_add(max_events / COUNT_SLACK_DIVISOR);
+        let n = events.len();
+        let mut call = self.scripts.append.prepare_invoke();
+        call.key(&keys.log).key(&keys.epoch).key(&keys.trimmed);
+        call.arg(Epoch::generate().as_str())
+            .arg(self.dedup_ttl_ms)
+            .arg(max_events)
+            .arg(trigger)
+            .arg(n);
+        let mut dedup_keys = 0;
+        for event in &events {
+            let index = match &event.dedup_key {
+                Some(key) => {
+                    dedup_keys += 1;
+                    call.key(self.key(tenant, &format!("dedup:{key}")));
+                    // KEYS[1..3] are the stream's own keys.
+                    3 + dedup_keys
+                }
+                None => 0,
+            };
+            call.arg(index)
+                .arg(&event.meta.kind)
+                .arg(if event.meta.subject.is_some() { "1" } else { "0" })
+                .arg(event.meta.subject.as_deref().unwrap_or(""))
+                .arg(encode_audience(&event.meta.audience))
+                .arg(&event.envelope);
+        }
+        let (epoch, ids, dups): (String, Vec<String>, Vec<i64>) =
+            self.run("append", &call).await?;
+        if ids.len() != n || dups.len() != n {
+            return Err(LogError::Backend(format!(
+                "append: Redis returned {} ids for {n} events",
+                ids.len()
+            )));
+        }
+        let appended = ids
+            .iter()
+            .zip(dups)
+            .map(|(id, dup)| {
+                Ok(Appended {
+                    offset: parse_offset(id)?,
+                    duplicate: dup == 1,
+                })
+            })
+            .collect::<Result<_, LogError>>()?;
+        Ok(AppendBatch {
+            epoch: parse_epoch(&epoch)?,
+            appended,
+        })
+    }
+
+    async fn read(&self, tenant: &str, after: Offset, limit: usize) -> Result<ReadBatch, LogError> {
+        self.read_script(tenant, after, limit).await
+    }
+
+    /// Blocks in `XREAD BLOCK` on the tenant's tail connection, then reads
+    /// the stream's epoch, head and `trimmed_through`. If a trim or a flush
+    /// happened in between (those would not describe the events read), it
+    /// answers with one consistent [`read`](EventLog::read) instead.
+    async fn tail(
+        &self,
+        tenant: &str,
+        after: Offset,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<ReadBatch, LogError> {
+        let block_ms = wait.as_millis().min(u64::MAX as u128) as usize;
+        // `BLOCK 0` would wait forever.
+        if block_ms == 0 || limit == 0 {
+            return self.read(tenant, after, limit).await;
+        }
+        let log = self.tenant_keys(tenant)?.log;
+        let mut conn = self.take_tail_conn(tenant, wait).await?;
+        let options = StreamReadOptions::default().block(block_ms).count(limit);
+        let after_id = after.to_string();
+        let reply: Option<StreamReadReply> = match tokio::time::timeout(
+            wait.saturating_add(TAIL_GRACE),
+            conn.xread_options(&[&log], &[&after_id], &options),
+        )
+        .await
+        {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => return Err(self.error("tail", e)),
+            Err(_) => {
+                return Err(LogError::Unavailable(format!(
+                    "tail: Redis at {} did not answer XREAD within {:?}",
+                    self.target,
+                    wait.saturating_add(TAIL_GRACE)
+                )));
+            }
+        };
+        self.put_tail_conn(tenant, conn);
+        let ids = reply
+            .and_then(|r| r.keys.into_iter().next())
+            .map(|k| k.ids)
+            .unwrap_or_default();
+        let events = decode_all(ids)?;
+        let mut batch = self.read_script(tenant, after, 0).await?;
+        if let (Some(first), Some(last)) = (events.first(), events.last()) {
+            if batch.trimmed_through >= first.offset || batch.head < last.offset {
+                return self.read(tenant, after, limit).await;
+            }
+        }
+        batch.events = events;
+        Ok(batch)
+    }
+
+    async fn trim(&self, tenant: &str, now_ms: u64) -> Result<u64, LogError> {
+        let keys = self.tenant_keys(tenant)?;
+        let max_events = self.retention.max_events.min(MAX_LUA_COUNT);
+        let cutoff = now_ms.saturating_sub(self.retention.max_age.as_millis() as u64);
+        let mut call = self.scripts.trim.prepare_invoke();
+        call.key(&keys.log)
+            .key(&keys.trimmed)
+            .arg(max_events)
+            .arg(cutoff);
+        self.run("trim", &call).await
+    }
+
+    async fn health(&self) -> Result<(), LogError> {
+        let ping = async {
+            let mut conn = self.conn.clone();
+            ::redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        match tokio::time::timeout(HEALTH_TIMEOUT, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.error("health check", e)),
+            Err(_) => Err(LogError::Unavailable(format!(
+                "health check: Redis at {} did not answer PING within {HEALTH_TIMEOUT:?}",
+                self.target
+            ))),
+        }
+    }
+}
+
+/// The audience as stored in field `a`: a JSON array, or empty for everyone.
+fn encode_audience(audience: &[String]) -> String {
+    if audience.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(audience).unwrap_or_default()
+}
+
+fn decode_all(entries: Vec<StreamId>) -> Result<Vec<StoredEvent>, LogError> {
+    entries.iter().map(decode).collect()
+}
+
+/// One stream entry back into an event.
+fn decode(entry: &StreamId) -> Result<StoredEvent, LogError> {
+    let offset = parse_offset(&entry.id)?;
+    let corrupt = |what: &str| LogError::Backend(format!("corrupt stream entry {offset}: {what}"));
+    let kind = entry
+        .get::<String>("t")
+        .ok_or_else(|| corrupt("no type"))?;
+    let envelope = entry
+        .get::<String>("e")
+        .ok_or_else(|| corrupt("no envelope"))?;
+    let audience = match entry.get::<String>("a") {
+        Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("bad audience"))?,
+        None => Vec::new(),
+    };
+    Ok(StoredEvent {
+        offset,
+        meta: EventMeta {
+            kind,
+            subject: entry.get::<String>("s"),
+            audience,
+        },
+        envelope,
+    })
+}
+
+fn parse_offset(id: &str) -> Result<Offset, LogError> {
+    id.parse()
+        .map_err(|_| LogError::Backend(format!("malformed stream id {id:?}")))
+}
+
+fn parse_epoch(tag: &str) -> Result<Epoch, LogError> {
+    Epoch::parse(tag).map_err(|_| LogError::Backend(format!("corrupt stream epoch {tag:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::log::conformance::{self, Opener, event};
+    use crate::test_support::RedisServer;
+
+    const WINDOW: Duration = Duration::from_secs(600);
+
+    async fn open(server: &RedisServer, prefix: &str) -> RedisLog {
+        RedisLog::connect(&server.url(), prefix, DEFAULT_RETENTION, WINDOW)
+            .await
+            .unwrap()
+    }
+
+    /// Retries `op` until it succeeds or `within` runs out.
+    async fn eventually<T>(within: Duration, mut op: impl AsyncFnMut() -> Result<T, LogError>) -> T {
+        let deadline = Instant::now() + within;
+        loop {
+            match op().await {
+                Ok(v) => return v,
+                Err(e) if Instant::now() < deadline => {
+                    assert!(matches!(e, LogError::Unavailable(_)), "{e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("still failing after {within:?}: {e}"),
+            }
+        }
+    }
+
+    struct Redis(RedisServer);
+
+    impl Opener for Redis {
+        async fn open(&self, retention: Retention) -> SharedLog {
+            let prefix = format!("test-{}", Epoch::generate());
+            Arc::new(
+                RedisLog::connect(&self.0.url(), &prefix, retention, WINDOW)
+                    .await
+                    .unwrap(),
+            )
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance() {
+        conformance::run_all(&Redis(RedisServer::start())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_share_one_hash_tag_per_tenant() {
+        let server = RedisServer::start();
+        let log = open(&server, "bk").await;
+        let mut e = event("a.b", 1);
+        e.dedup_key = Some("k".into());
+        log.append("acme", vec![e]).await.unwrap();
+        let client = ::redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut keys: Vec<String> = conn.keys("bk:*").await.unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "bk:{t:acme}:dedup:k",
+                "bk:{t:acme}:epoch",
+                "bk:{t:acme}:log"
+            ]
+        );
+        let fields: Vec<(String, Vec<(String, String)>)> = ::redis::cmd("XRANGE")
+            .arg("bk:{t:acme}:log")
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let names: Vec<_> = fields[0].1.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["t", "s", "e"], "no `a` for an empty audience");
+        assert!(log.append("a{b", vec![event("a.b", 1)]).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn malformed_urls_and_prefixes_are_rejected() {
+        for url in ["", "not a url", "http://localhost:6379", "redis://:99999999"] {
+            let result = RedisLog::connect(url, "beacon", DEFAULT_RETENTION, WINDOW).await;
+            assert!(matches!(result, Err(LogError::Backend(_))), "{url:?}");
+        }
+        for prefix in ["", "a{b", "a}"] {
+            let result =
+                RedisLog::connect("redis://127.0.0.1/", prefix, DEFAULT_RETENTION, WINDOW).await;
+            assert!(matches!(result, Err(LogError::Backend(_))), "{prefix:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn starts_without_redis_and_recovers_when_it_comes_up() {
+        let mut server = RedisServer::start();
+        server.stop();
+        let url = format!("redis://:s3cret@127.0.0.1:{}/", server.port());
+        let log = RedisLog::connect(&url, "down", DEFAULT_RETENTION, WINDOW)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let err = log.append("acme", vec![event("a.b", 1)]).await.unwrap_err();
+        let LogError::Unavailable(message) = &err else {
+            panic!("expected Unavailable, got {err}");
+        };
+        assert!(message.contains(&format!("127.0.0.1:{}", server.port())), "{message}");
+        assert!(!message.contains("s3cret"), "password leaked: {message}");
+        assert!(matches!(
+            log.read("acme", Offset::ZERO, 10).await,
+            Err(LogError::Unavailable(_))
+        ));
+        assert!(matches!(
+            log.tail("acme", Offset::ZERO, 10, Duration::from_millis(300)).await,
+            Err(LogError::Unavailable(_))
+        ));
+        assert!(matches!(log.health().await, Err(LogError::Unavailable(_))));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "errors took {:?}",
+            started.elapsed()
+        );
+
+        server.start_again();
+        let log = RedisLog::connect(&server.url(), "down", DEFAULT_RETENTION, WINDOW)
+            .await
+            .map(|fresh| (fresh, log))
+            .unwrap()
+            .1;
+        let appended = eventually(Duration::from_secs(5), async || {
+            log.append("acme", vec![event("a.b", 2)]).await
+        })
+        .await;
+        let read = log.read("acme", Offset::ZERO, 10).await.unwrap();
+        assert_eq!(read.events.len(), 1);
+        assert_eq!(read.epoch, appended.epoch);
+        log.health().await.unwrap();
+    }
+}

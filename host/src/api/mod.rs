@@ -1,0 +1,52 @@
+//! HTTP API v1 (see `docs/api.md`).
+//!
+//! - [`error`]: the JSON error body every endpoint uses.
+//! - [`auth`]: extracting the admin token, API keys and subscriber tokens.
+//! - [`publish`]: `POST /v1/events`.
+//! - [`stream`]: `GET /v1/stream` (SSE).
+//! - [`tenants`]: `POST/GET /v1/tenants`.
+//! - [`tokens`]: `POST /v1/tokens`.
+//! - [`health`]: `/healthz`, `/readyz`.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod publish;
+pub mod stream;
+pub mod tenants;
+pub mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::state::AppState;
+pub use error::ApiError;
+
+/// The whole HTTP surface; tests drive it with `oneshot` without a socket.
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([HeaderName::from_static("idempotent-replayed")]);
+    Router::new()
+        .route("/v1/events", post(publish::publish))
+        .route("/v1/stream", get(stream::stream))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/tenants/{id}", get(tenants::get))
+        .route("/v1/tokens", post(tokens::mint))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(cors)
+        .with_state(state)
+}

@@ -1,0 +1,130 @@
+//! `POST /v1/events`: one event or a batch.
+//!
+//! The body is parsed in two steps — JSON first, then each event on its
+//! own — so every problem can be reported with a pointer to the event and
+//! field concerned. A batch is all-or-nothing: if any event is invalid,
+//! none is stored.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{ApiError, auth};
+use crate::event::{self, FieldError, MAX_KEY_LEN, PublishEvent};
+use crate::log::{NewEvent, Position};
+use crate::state::AppState;
+
+/// Room the log adds to an envelope when framing it (the `id` field).
+const ID_OVERHEAD: usize = 64;
+
+pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let tenant = auth::tenant(&state, &headers).await?;
+    require_json(&headers)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {} bytes", state.settings.max_body_bytes),
+            )
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    })?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let (items, single) = match value {
+        Value::Array(items) => (items, false),
+        item @ Value::Object(_) => (vec![item], true),
+        _ => return Err(ApiError::bad_request("invalid_event", "the body must be an event object or an array of them")),
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request("invalid_event", "the batch is empty"));
+    }
+    if items.len() > state.settings.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("at most {} events per request", state.settings.max_batch),
+        ));
+    }
+    let time = event::now_rfc3339();
+    let mut events: Vec<NewEvent> = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    let mut too_large = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let pointer = if single { String::new() } else { format!("/{i}") };
+        let parsed: PublishEvent = match serde_json::from_value(item) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(FieldError::new(pointer, e.to_string()));
+                continue;
+            }
+        };
+        let problems = parsed.check(&pointer);
+        if !problems.is_empty() {
+            errors.extend(problems);
+            continue;
+        }
+        let derived_key = idempotency_key.as_ref().map(|k| if single { k.clone() } else { format!("{k}/{i}") });
+        let new = parsed.into_new_event(&tenant.id, &time, derived_key);
+        if new.envelope.len() + ID_OVERHEAD > state.settings.max_event_bytes {
+            too_large.push(FieldError::new(
+                pointer,
+                format!("the event is {} bytes; the limit is {}", new.envelope.len() + ID_OVERHEAD, state.settings.max_event_bytes),
+            ));
+        }
+        events.push(new);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::bad_request("invalid_event", "the event is not valid; see details").with_details(errors));
+    }
+    if !too_large.is_empty() {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "event_too_large", "an event is larger than the limit").with_details(too_large));
+    }
+    let batch = state.log.append(&tenant.id, events).await?;
+    let ids: Vec<String> = batch
+        .appended
+        .iter()
+        .map(|a| Position { epoch: batch.epoch.clone(), offset: a.offset }.to_string())
+        .collect();
+    let replayed = batch.appended.iter().all(|a| a.duplicate);
+    let body = if single { json!({"id": ids[0]}) } else { json!({"ids": ids}) };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send events as `Content-Type: application/json`",
+        ))
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN - 8 && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(|k| Some(k.to_owned())).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!("Idempotency-Key is 1-{} printable ASCII characters without spaces", MAX_KEY_LEN - 8),
+        )
+    })
+}

@@ -1,0 +1,61 @@
+//! `POST /v1/tokens`: a tenant mints a subscriber token (for development,
+//! the console, and backends that do not sign their own).
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, auth};
+use crate::auth::jwt::{self, Claims};
+use crate::event::MAX_USER_ID_LEN;
+use crate::sse::filter::Filter;
+use crate::state::AppState;
+
+/// Default token lifetime.
+pub const DEFAULT_TTL_S: u64 = 3600;
+/// Longest token lifetime: 30 days.
+pub const MAX_TTL_S: u64 = 30 * 24 * 3600;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintToken {
+    sub: String,
+    #[serde(default)]
+    ttl_s: Option<u64>,
+    #[serde(default)]
+    types: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+pub struct Minted {
+    token: String,
+    expires_at: u64,
+}
+
+pub async fn mint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<MintToken>, JsonRejection>,
+) -> Result<Json<Minted>, ApiError> {
+    let tenant = auth::tenant(&state, &headers).await?;
+    let Json(body) = body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+    if body.sub.is_empty() || body.sub.len() > MAX_USER_ID_LEN || !body.sub.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("`sub` is 1-{MAX_USER_ID_LEN} printable ASCII characters without spaces"),
+        ));
+    }
+    let ttl = body.ttl_s.unwrap_or(DEFAULT_TTL_S);
+    if ttl == 0 || ttl > MAX_TTL_S {
+        return Err(ApiError::bad_request("invalid_request", format!("`ttl_s` is 1-{MAX_TTL_S}")));
+    }
+    if let Some(types) = &body.types {
+        Filter::parse(Some(&types.join(",")), None, &body.sub).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    }
+    let expires_at = jwt::now_s() + ttl;
+    let claims = Claims { sub: body.sub, tenant: tenant.id, exp: expires_at, nbf: None, types: body.types };
+    let token = jwt::sign(&claims, &tenant.signing_secret)?;
+    Ok(Json(Minted { token, expires_at }))
+}

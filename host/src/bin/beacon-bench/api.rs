@@ -1,0 +1,92 @@
+//! Set-up calls to the Beacon API: readiness, tenant creation, subscriber tokens.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::http::HttpConn;
+
+/// Tenant used by every scenario (each scenario runs on a fresh server).
+pub const TENANT: &str = "bench";
+/// Connections used to mint tokens in parallel.
+const MINT_CONNECTIONS: usize = 4;
+
+/// Polls `GET /readyz` until it answers 200.
+pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut conn = HttpConn::new(addr);
+    loop {
+        let last = match conn.request("GET", "/readyz", None, None).await {
+            Ok(resp) if resp.status == 200 => return Ok(()),
+            Ok(resp) => format!("{}: {}", resp.status, resp.text()),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() > deadline {
+            bail!("server not ready after {timeout:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Creates the bench tenant and returns its API key.
+pub async fn create_tenant(addr: SocketAddr, admin_token: &str) -> Result<String> {
+    let mut conn = HttpConn::new(addr);
+    let body = json!({ "id": TENANT }).to_string();
+    let resp = conn
+        .request(
+            "POST",
+            "/v1/tenants",
+            Some(admin_token),
+            Some(body.as_bytes()),
+        )
+        .await?;
+    if resp.status != 201 {
+        bail!("POST /v1/tenants answered {}: {}", resp.status, resp.text());
+    }
+    resp.json()?["api_key"]
+        .as_str()
+        .map(str::to_owned)
+        .context("POST /v1/tenants: no api_key in the answer")
+}
+
+/// Mints `count` subscriber tokens (subjects `u0`, `u1`, …) over a few keep-alive connections.
+pub async fn mint_tokens(addr: SocketAddr, api_key: &str, count: usize) -> Result<Vec<String>> {
+    let workers = MINT_CONNECTIONS.min(count.max(1));
+    let mut tasks = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let api_key = api_key.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = HttpConn::new(addr);
+            let mut out = Vec::new();
+            for i in (worker..count).step_by(workers) {
+                let body = json!({ "sub": format!("u{i}"), "ttl_s": 3600 }).to_string();
+                let resp = conn
+                    .request("POST", "/v1/tokens", Some(&api_key), Some(body.as_bytes()))
+                    .await?;
+                if resp.status != 200 && resp.status != 201 {
+                    bail!("POST /v1/tokens answered {}: {}", resp.status, resp.text());
+                }
+                let token = resp.json()?["token"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("POST /v1/tokens: no token in the answer")?;
+                out.push((i, token));
+            }
+            anyhow::Ok(out)
+        }));
+    }
+    let mut tokens = vec![String::new(); count];
+    for task in tasks {
+        for (i, token) in task.await.context("token minting task")?? {
+            tokens[i] = token;
+        }
+    }
+    Ok(tokens)
+}
+
+/// The stream path for a token.
+pub fn stream_path(token: &str) -> String {
+    format!("/v1/stream?access_token={token}")
+}

@@ -1,0 +1,198 @@
+//! Publishers of the load scenarios, each on its own keep-alive connection:
+//! paced (a fixed schedule of requests) or flat out (back to back).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::http::HttpConn;
+use crate::report::new_latency_histogram;
+use crate::sse::TS_KEY;
+
+/// Type of every published event.
+pub const EVENT_TYPE: &str = "bench.tick";
+
+/// What a publisher needs to know.
+#[derive(Clone)]
+pub struct PublishCtx {
+    pub addr: SocketAddr,
+    pub api_key: Arc<str>,
+    /// Timestamps are nanoseconds since this instant.
+    pub epoch: Instant,
+    /// Filler put into each event's data.
+    pub pad: Arc<str>,
+}
+
+/// What one publisher did.
+pub struct Outcome {
+    /// Events acknowledged with 201.
+    pub acked: u64,
+    pub requests: u64,
+    /// Requests answered with another status or failed.
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Request → 201, microseconds.
+    pub ack_latency: Histogram<u64>,
+    /// Largest delay of a paced request behind its schedule, microseconds.
+    pub max_lag_us: u64,
+    /// When the last acknowledgement arrived.
+    pub last_ack: Option<Instant>,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self {
+            acked: 0,
+            requests: 0,
+            errors: 0,
+            first_error: None,
+            ack_latency: new_latency_histogram(),
+            max_lag_us: 0,
+            last_ack: None,
+        }
+    }
+
+    /// Adds another publisher's figures.
+    pub fn merge(&mut self, other: Outcome) {
+        self.acked += other.acked;
+        self.requests += other.requests;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        let _ = self.ack_latency.add(&other.ack_latency);
+        self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
+        self.last_ack = self.last_ack.max(other.last_ack);
+    }
+
+    pub fn empty() -> Self {
+        Self::new()
+    }
+}
+
+struct Publisher {
+    ctx: PublishCtx,
+    conn: HttpConn,
+    body: Vec<u8>,
+    seq: u64,
+    out: Outcome,
+}
+
+impl Publisher {
+    fn new(ctx: PublishCtx, id: u64) -> Self {
+        Self {
+            conn: HttpConn::new(ctx.addr),
+            ctx,
+            body: Vec::with_capacity(16 * 1024),
+            seq: id << 40,
+            out: Outcome::new(),
+        }
+    }
+
+    /// Publishes `count` events in one request (a single object when `count` is 1).
+    async fn publish(&mut self, count: usize) {
+        let ts = self.ctx.epoch.elapsed().as_nanos() as u64;
+        self.body.clear();
+        if count > 1 {
+            self.body.push(b'[');
+        }
+        for i in 0..count {
+            if i > 0 {
+                self.body.push(b',');
+            }
+            let _ = write!(
+                self.body,
+                r#"{{"type":"{EVENT_TYPE}","data":{{"{TS_KEY}":{ts},"seq":{},"pad":"{}"}}}}"#,
+                self.seq, self.ctx.pad
+            );
+            self.seq += 1;
+        }
+        if count > 1 {
+            self.body.push(b']');
+        }
+        let sent = Instant::now();
+        self.out.requests += 1;
+        let result = self
+            .conn
+            .request(
+                "POST",
+                "/v1/events",
+                Some(&self.ctx.api_key),
+                Some(&self.body),
+            )
+            .await;
+        match result {
+            Ok(resp) if resp.status == 201 => {
+                let now = Instant::now();
+                self.out.acked += count as u64;
+                self.out
+                    .ack_latency
+                    .saturating_record(now.duration_since(sent).as_micros().max(1) as u64);
+                self.out.last_ack = Some(now);
+            }
+            Ok(resp) => {
+                self.out.errors += 1;
+                self.out
+                    .first_error
+                    .get_or_insert_with(|| format!("status {}: {}", resp.status, resp.text()));
+            }
+            Err(e) => {
+                self.out.errors += 1;
+                self.out.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+}
+
+/// A slice of a paced schedule: requests `index, index + stride, …` of
+/// `batch` events each, request `j` due at `start + j * interval`, `total`
+/// events in all (the last request may be smaller).
+pub struct Schedule {
+    pub start: Instant,
+    pub interval: Duration,
+    pub batch: usize,
+    pub total: u64,
+    pub index: u64,
+    pub stride: u64,
+    /// No request is started after this.
+    pub give_up: Instant,
+}
+
+pub async fn paced(ctx: PublishCtx, id: u64, schedule: Schedule) -> Outcome {
+    let mut p = Publisher::new(ctx, id);
+    let batch = schedule.batch.max(1) as u64;
+    let mut j = schedule.index;
+    while j * batch < schedule.total {
+        let due = schedule.start + schedule.interval.mul_f64(j as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let now = Instant::now();
+        if now > schedule.give_up {
+            break;
+        }
+        p.out.max_lag_us = p
+            .out
+            .max_lag_us
+            .max(now.duration_since(due).as_micros() as u64);
+        let count = batch.min(schedule.total - j * batch) as usize;
+        p.publish(count).await;
+        j += schedule.stride;
+    }
+    p.out
+}
+
+/// Publishes batches back to back until `until`.
+pub async fn flat_out(ctx: PublishCtx, id: u64, batch: usize, until: Instant) -> Outcome {
+    let mut p = Publisher::new(ctx, id);
+    while Instant::now() < until {
+        let errors = p.out.errors;
+        p.publish(batch.max(1)).await;
+        if p.out.errors > errors {
+            // Do not spin on a failing server.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    p.out
+}

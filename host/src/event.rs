@@ -1,0 +1,234 @@
+//! Published events: the input shape, its checks, and the stored envelope.
+//!
+//! Everything a tenant sends is checked here before it reaches the log.
+//! Types and ids end up in SSE fields (`event:`, `id:`), where a CR, LF or
+//! NUL would let a publisher forge frames, so their charsets are strict.
+//! The envelope follows CloudEvents 1.0 (JSON format).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::log::{EventMeta, NewEvent};
+
+pub const MAX_TYPE_LEN: usize = 128;
+pub const MAX_SUBJECT_LEN: usize = 256;
+pub const MAX_SOURCE_LEN: usize = 256;
+pub const MAX_AUDIENCE: usize = 100;
+pub const MAX_USER_ID_LEN: usize = 128;
+pub const MAX_KEY_LEN: usize = 200;
+
+/// One event as a tenant publishes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: Value,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub audience: Option<Vec<String>>,
+    #[serde(default)]
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// One problem with one field; `path` is a JSON pointer into the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { path: path.into(), message: message.into() }
+    }
+}
+
+/// `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+pub fn valid_type(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_TYPE_LEN
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// `A-Z a-z 0-9 . _ - / : @ + = ~ #`.
+pub fn valid_subject(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_SUBJECT_LEN
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+' | b'=' | b'~' | b'#')
+        })
+}
+
+/// Printable ASCII without spaces, 1..=max bytes.
+fn printable_token(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Printable ASCII (spaces allowed), 1..=max bytes.
+fn printable_text(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+}
+
+impl PublishEvent {
+    /// Checks every field; returns all problems, each with its pointer
+    /// (`prefix` is the event's own pointer, e.g. `/3` in a batch).
+    pub fn check(&self, prefix: &str) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if !valid_type(&self.kind) {
+            errors.push(FieldError::new(
+                format!("{prefix}/type"),
+                format!("must be 1-{MAX_TYPE_LEN} characters of A-Z a-z 0-9 . _ - starting with a letter or digit"),
+            ));
+        }
+        if let Some(subject) = &self.subject {
+            if !valid_subject(subject) {
+                errors.push(FieldError::new(
+                    format!("{prefix}/subject"),
+                    format!("must be 1-{MAX_SUBJECT_LEN} characters of A-Z a-z 0-9 . _ - / : @ + = ~ #"),
+                ));
+            }
+        }
+        if let Some(source) = &self.source {
+            if !printable_text(source, MAX_SOURCE_LEN) {
+                errors.push(FieldError::new(
+                    format!("{prefix}/source"),
+                    format!("must be 1-{MAX_SOURCE_LEN} printable ASCII characters"),
+                ));
+            }
+        }
+        if let Some(audience) = &self.audience {
+            if audience.len() > MAX_AUDIENCE {
+                errors.push(FieldError::new(
+                    format!("{prefix}/audience"),
+                    format!("at most {MAX_AUDIENCE} user ids"),
+                ));
+            }
+            for (i, user) in audience.iter().enumerate().take(MAX_AUDIENCE) {
+                if !printable_token(user, MAX_USER_ID_LEN) {
+                    errors.push(FieldError::new(
+                        format!("{prefix}/audience/{i}"),
+                        format!("a user id is 1-{MAX_USER_ID_LEN} printable ASCII characters without spaces"),
+                    ));
+                }
+            }
+        }
+        if self.version == Some(0) {
+            errors.push(FieldError::new(format!("{prefix}/version"), "versions start at 1"));
+        }
+        if let Some(key) = &self.key {
+            if !printable_token(key, MAX_KEY_LEN) {
+                errors.push(FieldError::new(
+                    format!("{prefix}/key"),
+                    format!("must be 1-{MAX_KEY_LEN} printable ASCII characters without spaces"),
+                ));
+            }
+        }
+        errors
+    }
+
+    /// Builds the stored event. `time` is RFC 3339; `dedup_key` is the
+    /// event's own `key`, else one derived from the request's
+    /// `Idempotency-Key`.
+    pub fn into_new_event(self, tenant: &str, time: &str, dedup_key: Option<String>) -> NewEvent {
+        let source = self.source.unwrap_or_else(|| format!("/tenants/{tenant}"));
+        let envelope = Envelope {
+            specversion: "1.0",
+            kind: &self.kind,
+            source: &source,
+            subject: self.subject.as_deref(),
+            time,
+            datacontenttype: "application/json",
+            version: self.version,
+            data: &self.data,
+        };
+        // Serialising a `Value` and plain strings cannot fail.
+        let envelope = serde_json::to_string(&envelope).unwrap_or_default();
+        NewEvent {
+            meta: EventMeta {
+                kind: self.kind,
+                subject: self.subject,
+                audience: self.audience.unwrap_or_default(),
+            },
+            envelope,
+            dedup_key: self.key.or(dedup_key),
+        }
+    }
+}
+
+/// The CloudEvents envelope, without `id` (added when the event is framed).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    specversion: &'static str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    time: &'a str,
+    datacontenttype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    data: &'a Value,
+}
+
+/// The current time as RFC 3339 with milliseconds, UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> PublishEvent {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn accepts_a_full_event_and_builds_its_envelope() {
+        let e = parse(r#"{"type":"order.created","data":{"total":850},"subject":"order/IE-4486","audience":["42"],"version":2,"key":"k1"}"#);
+        assert!(e.check("").is_empty());
+        let n = e.into_new_event("acme", "2026-11-23T12:00:00.000Z", Some("ignored".into()));
+        assert_eq!(n.meta.kind, "order.created");
+        assert_eq!(n.meta.subject.as_deref(), Some("order/IE-4486"));
+        assert_eq!(n.meta.audience, vec!["42"]);
+        assert_eq!(n.dedup_key.as_deref(), Some("k1"));
+        let v: Value = serde_json::from_str(&n.envelope).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["source"], "/tenants/acme");
+        assert_eq!(v["data"]["total"], 850);
+        assert_eq!(v["version"], 2);
+        assert!(v.get("id").is_none() && v.get("audience").is_none());
+    }
+
+    #[test]
+    fn reports_every_bad_field_with_its_pointer() {
+        let e = parse(r#"{"type":"bad\ntype","data":1,"subject":"a b","source":"x\u0000","audience":["ok",""],"version":0,"key":"has space"}"#);
+        let paths: Vec<_> = e.check("/2").into_iter().map(|f| f.path).collect();
+        assert_eq!(paths, ["/2/type", "/2/subject", "/2/source", "/2/audience/1", "/2/version", "/2/key"]);
+    }
+
+    #[test]
+    fn injection_characters_never_pass() {
+        for bad in ["a\r", "a\n", "a\0", "a:b", "", ".a", &"a".repeat(129), "é"] {
+            assert!(!valid_type(bad), "{bad:?}");
+        }
+        for bad in ["a\rb", "a\nb", "a\0b", "a b", "", &"a".repeat(257)] {
+            assert!(!valid_subject(bad), "{bad:?}");
+        }
+        assert!(valid_subject("order/IE-4486") && valid_subject("user:42@acme"));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_str::<PublishEvent>(r#"{"type":"a","data":1,"tpye":"b"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `tpye`"), "{err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Assembling a node: stores, hub, background tasks, and serving HTTP
+//! until shutdown.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api;
+use crate::auth::secrets;
+use crate::config::Settings;
+use crate::hub::Hub;
+use crate::log::embedded::{EmbeddedLog, open_database};
+use crate::log::redis::RedisLog;
+use crate::log::{Epoch, LogError, SharedLog, now_ms};
+use crate::state::AppState;
+use crate::tenants::embedded::EmbeddedTenants;
+use crate::tenants::redis::RedisTenants;
+use crate::tenants::{SharedTenants, StoreError};
+
+/// How often retention runs over every tenant's stream.
+const RETENTION_EVERY: Duration = Duration::from_secs(30);
+/// File (in the data directory) holding a generated admin token.
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The embedded store's file in the data directory.
+const EMBEDDED_FILE: &str = "beacon.redb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: io::Error },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens the configured backends and builds the shared state.
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<AppState, StartError> {
+    settings.check().map_err(StartError::Settings)?;
+    let data_dir = &settings.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir { path: data_dir.display().to_string(), source })?;
+    let admin_token = admin_token(data_dir)?;
+    let (log, tenants): (SharedLog, SharedTenants) = match &settings.redis_url {
+        Some(url) => {
+            let log = RedisLog::connect(url, &settings.redis_prefix, settings.retention(), settings.idempotency_window).await?;
+            (Arc::new(log), Arc::new(RedisTenants::new(url, &settings.redis_prefix)?))
+        }
+        None => {
+            let db = open_database(&data_dir.join(EMBEDDED_FILE))?;
+            let log = EmbeddedLog::open(db.clone(), settings.retention(), settings.idempotency_window)?;
+            (Arc::new(log), Arc::new(EmbeddedTenants::open(db)?))
+        }
+    };
+    if let Err(error) = log.health().await {
+        tracing::warn!(%error, "the event log is not reachable yet; serving anyway and retrying");
+    }
+    let hub = Hub::new(log.clone(), settings.queue, shutdown.clone());
+    tokio::spawn(retention_loop(log.clone(), tenants.clone(), shutdown.clone()));
+    tracing::info!(log = log.backend(), data_dir = %data_dir.display(), "node started");
+    Ok(AppState {
+        settings: Arc::new(settings),
+        log,
+        tenants,
+        hub,
+        admin_token: admin_token.into(),
+        shutdown,
+        connections: Arc::default(),
+        node: Epoch::generate().to_string().into(),
+    })
+}
+
+/// Serves until `state.shutdown` is cancelled, then lets open requests
+/// finish (streams end at once with `beacon.shutdown`) for at most the
+/// shutdown grace period.
+pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let grace = state.settings.shutdown_grace;
+    let app = api::app(state);
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = async move { server.await };
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_s = grace.as_secs(), "requests still open after the grace period; stopping");
+            Ok(())
+        }
+    }
+}
+
+/// The admin token: `BEACON_ADMIN_TOKEN`, else the one stored in the data
+/// directory, else a new one (stored, and printed once on stderr).
+fn admin_token(data_dir: &Path) -> Result<String, StartError> {
+    if let Ok(token) = std::env::var("BEACON_ADMIN_TOKEN") {
+        if token.len() < 16 {
+            return Err(StartError::Settings("BEACON_ADMIN_TOKEN must be at least 16 characters".into()));
+        }
+        return Ok(token);
+    }
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    let io_err = |source| StartError::DataDir { path: path.display().to_string(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(e)),
+    }
+    let token = format!("ba_{}", secrets::random_hex32());
+    write_private(&path, &token).map_err(io_err)?;
+    eprintln!("Generated admin token (stored in {}): {token}", path.display());
+    Ok(token)
+}
+
+fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+/// Applies retention to every tenant's stream, periodically.
+async fn retention_loop(log: SharedLog, tenants: SharedTenants, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let list = match tenants.list().await {
+            Ok(list) => list,
+            Err(error) => {
+                tracing::warn!(%error, "retention: cannot list tenants");
+                continue;
+            }
+        };
+        for tenant in list {
+            match log.trim(&tenant.id, now_ms()).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(tenant = %tenant.id, removed, "retention applied"),
+                Err(error) => tracing::warn!(tenant = %tenant.id, %error, "retention failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! What a subscriber receives: its filters and its audience.
+
+use crate::event::{valid_subject, valid_type};
+use crate::log::EventMeta;
+
+/// Most patterns in one `types` or `subjects` list.
+pub const MAX_PATTERNS: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    Any,
+    Exact(Box<str>),
+    Prefix(Box<str>),
+}
+
+impl Pattern {
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Pattern::Any => true,
+            Pattern::Exact(p) => **p == *value,
+            Pattern::Prefix(p) => value.starts_with(&**p),
+        }
+    }
+}
+
+/// A subscriber's view of its tenant's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// Empty: every type.
+    types: Vec<Pattern>,
+    /// Empty: every subject (and events without one).
+    subjects: Vec<Pattern>,
+    /// Types the token allows (its `types` claim); empty: no restriction.
+    /// Applies on top of `types`, so a query can narrow but never widen it.
+    allowed: Vec<Pattern>,
+    /// The token's `sub`: events with an audience reach only listed users.
+    user: Box<str>,
+}
+
+impl Filter {
+    /// Parses the comma-separated `types` and `subjects` query values.
+    /// Types: `order.created`, `order.*` (any type starting `order.`), `*`.
+    /// Subjects: `order/IE-1`, `order/*` (any subject starting `order/`), `*`.
+    pub fn parse(types: Option<&str>, subjects: Option<&str>, user: &str) -> Result<Filter, String> {
+        Ok(Filter {
+            types: parse_list("types", types, |p| {
+                if let Some(prefix) = p.strip_suffix(".*") {
+                    valid_type(prefix).then(|| Pattern::Prefix(format!("{prefix}.").into()))
+                } else {
+                    valid_type(p).then(|| Pattern::Exact(p.into()))
+                }
+            })?,
+            subjects: parse_list("subjects", subjects, |p| {
+                if let Some(prefix) = p.strip_suffix('*') {
+                    valid_subject(prefix).then(|| Pattern::Prefix(prefix.into()))
+                } else {
+                    valid_subject(p).then(|| Pattern::Exact(p.into()))
+                }
+            })?,
+            allowed: Vec::new(),
+            user: user.into(),
+        })
+    }
+
+    /// Limits the filter to the type patterns a token allows.
+    pub fn restrict_types(mut self, allowed: &str) -> Result<Filter, String> {
+        let parsed = Filter::parse(Some(allowed), None, &self.user)?;
+        self.allowed = parsed.types;
+        if self.allowed.is_empty() {
+            // An empty allow-list allows nothing.
+            self.allowed.push(Pattern::Exact("".into()));
+        }
+        Ok(self)
+    }
+
+    pub fn matches(&self, meta: &EventMeta) -> bool {
+        let type_ok = (self.types.is_empty() || self.types.iter().any(|p| p.matches(&meta.kind)))
+            && (self.allowed.is_empty() || self.allowed.iter().any(|p| p.matches(&meta.kind)));
+        let subject_ok = self.subjects.is_empty()
+            || meta
+                .subject
+                .as_deref()
+                .is_some_and(|s| self.subjects.iter().any(|p| p.matches(s)));
+        let audience_ok = meta.audience.is_empty() || meta.audience.iter().any(|u| **u == *self.user);
+        type_ok && subject_ok && audience_ok
+    }
+}
+
+fn parse_list(name: &str, value: Option<&str>, parse: impl Fn(&str) -> Option<Pattern>) -> Result<Vec<Pattern>, String> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let mut patterns = Vec::new();
+    for raw in value.split(',') {
+        let raw = raw.trim_matches(' ');
+        if patterns.len() == MAX_PATTERNS {
+            return Err(format!("at most {MAX_PATTERNS} patterns in `{name}`"));
+        }
+        let pattern = if raw == "*" { Some(Pattern::Any) } else { parse(raw) };
+        patterns.push(pattern.ok_or_else(|| format!("`{raw}` is not a valid pattern in `{name}`"))?);
+    }
+    Ok(patterns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(kind: &str, subject: Option<&str>, audience: &[&str]) -> EventMeta {
+        EventMeta {
+            kind: kind.into(),
+            subject: subject.map(Into::into),
+            audience: audience.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn type_patterns() {
+        let f = Filter::parse(Some("order.*,payment.succeeded"), None, "1").unwrap();
+        assert!(f.matches(&meta("order.created", None, &[])));
+        assert!(f.matches(&meta("order.status.changed", None, &[])));
+        assert!(f.matches(&meta("payment.succeeded", None, &[])));
+        assert!(!f.matches(&meta("payment.failed", None, &[])));
+        assert!(!f.matches(&meta("orders.created", None, &[])));
+        assert!(!f.matches(&meta("order", None, &[])));
+        assert!(Filter::parse(Some("*"), None, "1").unwrap().matches(&meta("x", None, &[])));
+    }
+
+    #[test]
+    fn subject_patterns() {
+        let f = Filter::parse(None, Some("order/IE-1,user/*"), "1").unwrap();
+        assert!(f.matches(&meta("a", Some("order/IE-1"), &[])));
+        assert!(!f.matches(&meta("a", Some("order/IE-10"), &[])));
+        assert!(f.matches(&meta("a", Some("user/42"), &[])));
+        assert!(!f.matches(&meta("a", None, &[])));
+    }
+
+    #[test]
+    fn audience_limits_who_sees_an_event() {
+        let alice = Filter::parse(None, None, "42").unwrap();
+        let bob = Filter::parse(None, None, "7").unwrap();
+        let private = meta("a", None, &["42", "43"]);
+        assert!(alice.matches(&private) && !bob.matches(&private));
+        assert!(bob.matches(&meta("a", None, &[])));
+    }
+
+    #[test]
+    fn token_allow_lists_narrow_and_cannot_be_widened() {
+        let f = Filter::parse(Some("*"), None, "1").unwrap().restrict_types("order.*").unwrap();
+        assert!(f.matches(&meta("order.created", None, &[])));
+        assert!(!f.matches(&meta("payment.failed", None, &[])));
+        let none = Filter::parse(None, None, "1").unwrap().restrict_types("").unwrap();
+        assert!(!none.matches(&meta("order.created", None, &[])));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for bad in ["order.**", "a b", "a\n", ",", "order*", ".*"] {
+            assert!(Filter::parse(Some(bad), None, "1").is_err(), "{bad:?}");
+        }
+        let many = vec!["a"; MAX_PATTERNS + 1].join(",");
+        assert!(Filter::parse(Some(&many), None, "1").is_err());
+        assert!(Filter::parse(None, Some("a b"), "1").is_err());
+    }
+}

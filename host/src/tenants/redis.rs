@@ -1,0 +1,107 @@
+//! Tenants in Redis, shared by every node.
+//!
+//! Keys: `<prefix>:tenants` (hash id → JSON tenant) and `<prefix>:api-keys`
+//! (hash key-hash → tenant id). A tenant is created with `HSETNX`, so two
+//! nodes creating the same id at once cannot both succeed.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ::redis::AsyncCommands;
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Mutex;
+
+use super::{StoreError, Tenant, TenantStore};
+
+/// Bound on connecting and on each command, so a hung Redis is an error.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct RedisTenants {
+    client: ::redis::Client,
+    /// Created on first use (Redis may be down when the node starts), then
+    /// reconnecting by itself.
+    manager: Mutex<Option<ConnectionManager>>,
+    tenants_key: String,
+    keys_key: String,
+}
+
+impl RedisTenants {
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = ::redis::Client::open(url).map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
+        Ok(RedisTenants {
+            client,
+            manager: Mutex::new(None),
+            tenants_key: format!("{prefix}:tenants"),
+            keys_key: format!("{prefix}:api-keys"),
+        })
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        let mut slot = self.manager.lock().await;
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(1);
+        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(unavailable)?;
+        *slot = Some(manager.clone());
+        Ok(manager)
+    }
+}
+
+fn unavailable(e: ::redis::RedisError) -> StoreError {
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+fn parse(json: Option<String>) -> Result<Option<Tenant>, StoreError> {
+    json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Backend(format!("corrupt tenant record: {e}"))))
+        .transpose()
+}
+
+#[async_trait]
+impl TenantStore for RedisTenants {
+    async fn create(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let json = serde_json::to_string(tenant).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut conn = self.conn().await?;
+        let created: bool = conn.hset_nx(&self.tenants_key, &tenant.id, json).await.map_err(unavailable)?;
+        if !created {
+            return Err(StoreError::Exists(tenant.id.clone()));
+        }
+        let () = conn
+            .hset(&self.keys_key, &tenant.api_key_hash, &tenant.id)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let json: Option<String> = self.conn().await?.hget(&self.tenants_key, id).await.map_err(unavailable)?;
+        parse(json)
+    }
+
+    async fn by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError> {
+        let id: Option<String> = self.conn().await?.hget(&self.keys_key, hash).await.map_err(unavailable)?;
+        match id {
+            Some(id) => self.get(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
+        let all: Vec<String> = self.conn().await?.hvals(&self.tenants_key).await.map_err(unavailable)?;
+        let mut tenants = Vec::with_capacity(all.len());
+        for json in all {
+            tenants.extend(parse(Some(json))?);
+        }
+        tenants.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(tenants)
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs Beacon's whole test suite on a fresh Debian 12 machine with rustup stable.
+# Installs what the tests need (rustfmt and clippy, redis-server), then runs
+# formatting and lint checks, unit tests and end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null
+
+if ! command -v redis-server >/dev/null; then
+  step "installing redis-server (Debian package)"
+  need_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq redis-server >/dev/null
+fi
+redis-server --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --bins --locked
+
+step "tests"
+cargo test --workspace --locked

@@ -1,0 +1,5 @@
+pub mod api;
+pub mod jwt;
+pub mod redis;
+pub mod server;
+pub mod sse;
