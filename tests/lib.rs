@@ -6,7 +6,7 @@
 
 pub mod support;
 
-pub use support::api::{Reply, Tenant, ev, send};
+pub use support::api::{Reply, Tenant, ev, ids_of, send};
 pub use support::jwt;
 pub use support::redis::RedisServer;
 pub use support::server::{Beacon, BeaconBuilder, beacon_bin, unique_name};

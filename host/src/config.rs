@@ -38,6 +38,11 @@ pub struct Settings {
     /// Prefix of every Redis key.
     #[arg(long, env = "BEACON_REDIS_PREFIX", default_value = "beacon")]
     pub redis_prefix: String,
+    /// The platform admin token (at least 16 characters). Prefer the
+    /// environment variable; if unset, one is generated and kept in the
+    /// data directory.
+    #[arg(long, env = "BEACON_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Interval of heartbeat comments on open streams.
     #[arg(long, env = "BEACON_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat: Duration,

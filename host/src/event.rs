@@ -45,7 +45,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { path: path.into(), message: message.into() }
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -54,7 +57,8 @@ pub fn valid_type(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_TYPE_LEN
         && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// `A-Z a-z 0-9 . _ - / : @ + = ~ #`.
@@ -62,7 +66,11 @@ pub fn valid_subject(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_SUBJECT_LEN
         && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+' | b'=' | b'~' | b'#')
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+' | b'=' | b'~' | b'#'
+                )
         })
 }
 
@@ -87,21 +95,23 @@ impl PublishEvent {
                 format!("must be 1-{MAX_TYPE_LEN} characters of A-Z a-z 0-9 . _ - starting with a letter or digit"),
             ));
         }
-        if let Some(subject) = &self.subject {
-            if !valid_subject(subject) {
-                errors.push(FieldError::new(
-                    format!("{prefix}/subject"),
-                    format!("must be 1-{MAX_SUBJECT_LEN} characters of A-Z a-z 0-9 . _ - / : @ + = ~ #"),
-                ));
-            }
+        if let Some(subject) = &self.subject
+            && !valid_subject(subject)
+        {
+            errors.push(FieldError::new(
+                format!("{prefix}/subject"),
+                format!(
+                    "must be 1-{MAX_SUBJECT_LEN} characters of A-Z a-z 0-9 . _ - / : @ + = ~ #"
+                ),
+            ));
         }
-        if let Some(source) = &self.source {
-            if !printable_text(source, MAX_SOURCE_LEN) {
-                errors.push(FieldError::new(
-                    format!("{prefix}/source"),
-                    format!("must be 1-{MAX_SOURCE_LEN} printable ASCII characters"),
-                ));
-            }
+        if let Some(source) = &self.source
+            && !printable_text(source, MAX_SOURCE_LEN)
+        {
+            errors.push(FieldError::new(
+                format!("{prefix}/source"),
+                format!("must be 1-{MAX_SOURCE_LEN} printable ASCII characters"),
+            ));
         }
         if let Some(audience) = &self.audience {
             if audience.len() > MAX_AUDIENCE {
@@ -120,15 +130,18 @@ impl PublishEvent {
             }
         }
         if self.version == Some(0) {
-            errors.push(FieldError::new(format!("{prefix}/version"), "versions start at 1"));
+            errors.push(FieldError::new(
+                format!("{prefix}/version"),
+                "versions start at 1",
+            ));
         }
-        if let Some(key) = &self.key {
-            if !printable_token(key, MAX_KEY_LEN) {
-                errors.push(FieldError::new(
-                    format!("{prefix}/key"),
-                    format!("must be 1-{MAX_KEY_LEN} printable ASCII characters without spaces"),
-                ));
-            }
+        if let Some(key) = &self.key
+            && !printable_token(key, MAX_KEY_LEN)
+        {
+            errors.push(FieldError::new(
+                format!("{prefix}/key"),
+                format!("must be 1-{MAX_KEY_LEN} printable ASCII characters without spaces"),
+            ));
         }
         errors
     }
@@ -193,7 +206,9 @@ mod tests {
 
     #[test]
     fn accepts_a_full_event_and_builds_its_envelope() {
-        let e = parse(r#"{"type":"order.created","data":{"total":850},"subject":"order/IE-4486","audience":["42"],"version":2,"key":"k1"}"#);
+        let e = parse(
+            r#"{"type":"order.created","data":{"total":850},"subject":"order/IE-4486","audience":["42"],"version":2,"key":"k1"}"#,
+        );
         assert!(e.check("").is_empty());
         let n = e.into_new_event("acme", "2026-11-23T12:00:00.000Z", Some("ignored".into()));
         assert_eq!(n.meta.kind, "order.created");
@@ -210,9 +225,21 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field_with_its_pointer() {
-        let e = parse(r#"{"type":"bad\ntype","data":1,"subject":"a b","source":"x\u0000","audience":["ok",""],"version":0,"key":"has space"}"#);
+        let e = parse(
+            r#"{"type":"bad\ntype","data":1,"subject":"a b","source":"x\u0000","audience":["ok",""],"version":0,"key":"has space"}"#,
+        );
         let paths: Vec<_> = e.check("/2").into_iter().map(|f| f.path).collect();
-        assert_eq!(paths, ["/2/type", "/2/subject", "/2/source", "/2/audience/1", "/2/version", "/2/key"]);
+        assert_eq!(
+            paths,
+            [
+                "/2/type",
+                "/2/subject",
+                "/2/source",
+                "/2/audience/1",
+                "/2/version",
+                "/2/key"
+            ]
+        );
     }
 
     #[test]
@@ -228,7 +255,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let err = serde_json::from_str::<PublishEvent>(r#"{"type":"a","data":1,"tpye":"b"}"#).unwrap_err();
+        let err = serde_json::from_str::<PublishEvent>(r#"{"type":"a","data":1,"tpye":"b"}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("unknown field `tpye`"), "{err}");
     }
 }

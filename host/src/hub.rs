@@ -65,7 +65,10 @@ impl Hub {
     /// Subscribes to a tenant's live events. Every event appended after this
     /// returns is delivered (events from just before may be too; callers
     /// skip what they already have by offset).
-    pub async fn subscribe(self: &Arc<Self>, tenant: &str) -> Result<broadcast::Receiver<Arc<Delivery>>, LogError> {
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        tenant: &str,
+    ) -> Result<broadcast::Receiver<Arc<Delivery>>, LogError> {
         let mut tails = self.tails.lock().await;
         if let Some(tx) = tails.get(tenant) {
             return Ok(tx.subscribe());
@@ -73,7 +76,10 @@ impl Hub {
         let start = self.log.read(tenant, Offset::MAX, 0).await?;
         let (tx, rx) = broadcast::channel(self.capacity);
         tails.insert(tenant.to_owned(), tx.clone());
-        tokio::spawn(self.clone().run_tail(tenant.to_owned(), tx, start.epoch, start.head));
+        tokio::spawn(
+            self.clone()
+                .run_tail(tenant.to_owned(), tx, start.epoch, start.head),
+        );
         Ok(rx)
     }
 
@@ -82,7 +88,13 @@ impl Hub {
         self.tails.lock().await.len()
     }
 
-    async fn run_tail(self: Arc<Self>, tenant: String, tx: broadcast::Sender<Arc<Delivery>>, mut epoch: Epoch, mut cursor: Offset) {
+    async fn run_tail(
+        self: Arc<Self>,
+        tenant: String,
+        tx: broadcast::Sender<Arc<Delivery>>,
+        mut epoch: Epoch,
+        mut cursor: Offset,
+    ) {
         let mut retry = RETRY_MIN;
         loop {
             let batch = tokio::select! {
@@ -100,7 +112,10 @@ impl Hub {
                     retry = RETRY_MIN;
                     for event in batch.events {
                         cursor = event.offset;
-                        let position = Position { epoch: epoch.clone(), offset: event.offset };
+                        let position = Position {
+                            epoch: epoch.clone(),
+                            offset: event.offset,
+                        };
                         let Some(frame) = frame::event_frame(&position, &event) else {
                             tracing::error!(%tenant, id = %position, "skipping a stored event that cannot be framed safely");
                             continue;

@@ -8,7 +8,11 @@ use beacon::config::Settings;
 use beacon::server;
 
 #[derive(Parser)]
-#[command(name = "beacon", version, about = "Beacon: real-time events for many tenants, over Server-Sent Events")]
+#[command(
+    name = "beacon",
+    version,
+    about = "Beacon: real-time events for many tenants, over Server-Sent Events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,9 +82,16 @@ async fn wait_for_signal() {
 }
 
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BEACON_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json { builder.json().init() } else { builder.init() }
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BEACON_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
 }
 
 /// Each SSE connection is a file descriptor: use the hard limit.

@@ -41,19 +41,38 @@ pub enum StartError {
 }
 
 /// Opens the configured backends and builds the shared state.
-pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<AppState, StartError> {
+pub async fn start(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<AppState, StartError> {
     settings.check().map_err(StartError::Settings)?;
     let data_dir = &settings.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir { path: data_dir.display().to_string(), source })?;
-    let admin_token = admin_token(data_dir)?;
+    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let admin_token = admin_token(settings.admin_token.as_deref(), data_dir)?;
     let (log, tenants): (SharedLog, SharedTenants) = match &settings.redis_url {
         Some(url) => {
-            let log = RedisLog::connect(url, &settings.redis_prefix, settings.retention(), settings.idempotency_window).await?;
-            (Arc::new(log), Arc::new(RedisTenants::new(url, &settings.redis_prefix)?))
+            let log = RedisLog::connect(
+                url,
+                &settings.redis_prefix,
+                settings.retention(),
+                settings.idempotency_window,
+            )
+            .await?;
+            (
+                Arc::new(log),
+                Arc::new(RedisTenants::new(url, &settings.redis_prefix)?),
+            )
         }
         None => {
             let db = open_database(&data_dir.join(EMBEDDED_FILE))?;
-            let log = EmbeddedLog::open(db.clone(), settings.retention(), settings.idempotency_window)?;
+            let log = EmbeddedLog::open(
+                db.clone(),
+                settings.retention(),
+                settings.idempotency_window,
+            )?;
             (Arc::new(log), Arc::new(EmbeddedTenants::open(db)?))
         }
     };
@@ -61,7 +80,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ap
         tracing::warn!(%error, "the event log is not reachable yet; serving anyway and retrying");
     }
     let hub = Hub::new(log.clone(), settings.queue, shutdown.clone());
-    tokio::spawn(retention_loop(log.clone(), tenants.clone(), shutdown.clone()));
+    tokio::spawn(retention_loop(
+        log.clone(),
+        tenants.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(log = log.backend(), data_dir = %data_dir.display(), "node started");
     Ok(AppState {
         settings: Arc::new(settings),
@@ -82,7 +105,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.settings.shutdown_grace;
     let app = api::app(state);
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = async move { server.await };
     tokio::pin!(server);
     tokio::select! {
@@ -94,17 +118,22 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     }
 }
 
-/// The admin token: `BEACON_ADMIN_TOKEN`, else the one stored in the data
-/// directory, else a new one (stored, and printed once on stderr).
-fn admin_token(data_dir: &Path) -> Result<String, StartError> {
-    if let Ok(token) = std::env::var("BEACON_ADMIN_TOKEN") {
+/// The admin token: the configured one (`BEACON_ADMIN_TOKEN`), else the one
+/// stored in the data directory, else a new one (stored, printed once on stderr).
+fn admin_token(configured: Option<&str>, data_dir: &Path) -> Result<String, StartError> {
+    if let Some(token) = configured {
         if token.len() < 16 {
-            return Err(StartError::Settings("BEACON_ADMIN_TOKEN must be at least 16 characters".into()));
+            return Err(StartError::Settings(
+                "BEACON_ADMIN_TOKEN must be at least 16 characters".into(),
+            ));
         }
-        return Ok(token);
+        return Ok(token.to_owned());
     }
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    let io_err = |source| StartError::DataDir { path: path.display().to_string(), source };
+    let io_err = |source| StartError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
         Ok(_) => {}
@@ -113,14 +142,21 @@ fn admin_token(data_dir: &Path) -> Result<String, StartError> {
     }
     let token = format!("ba_{}", secrets::random_hex32());
     write_private(&path, &token).map_err(io_err)?;
-    eprintln!("Generated admin token (stored in {}): {token}", path.display());
+    eprintln!(
+        "Generated admin token (stored in {}): {token}",
+        path.display()
+    );
     Ok(token)
 }
 
 fn write_private(path: &Path, contents: &str) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents.as_bytes())
 }
 

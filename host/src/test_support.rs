@@ -84,6 +84,26 @@ impl RedisServer {
         self.start_again();
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay open but nothing
+    /// is answered, like a hung Redis. [`resume`](Self::resume) undoes it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is not running");
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Spawns the process and waits for it to be ready. Returns false if it
     /// exited early (typically: the port was taken in the meantime).
     fn spawn(&mut self) -> bool {

@@ -97,9 +97,7 @@ impl RedisServer {
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::from(
-                log.try_clone().map_err(|e| e.to_string())?,
-            ))
+            .stdout(Stdio::from(log.try_clone().map_err(|e| e.to_string())?))
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
             .spawn()

@@ -203,9 +203,13 @@ impl Beacon {
             match tokio::time::timeout_at(deadline, lines.next_line()).await {
                 Ok(Ok(Some(line))) => {
                     if let Some(rest) = line.strip_prefix(LISTENING_PREFIX) {
-                        let addr: SocketAddr = rest.trim().trim_end_matches('/').parse().unwrap_or_else(|e| {
-                            panic!("cannot parse the address in {line:?}: {e}")
-                        });
+                        let addr: SocketAddr = rest
+                            .trim()
+                            .trim_end_matches('/')
+                            .parse()
+                            .unwrap_or_else(|e| {
+                                panic!("cannot parse the address in {line:?}: {e}")
+                            });
                         break addr;
                     }
                     self.log(&format!("stdout: {line}"));

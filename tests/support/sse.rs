@@ -149,7 +149,8 @@ impl StreamRequest {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         assert_ne!(
-            status, 200,
+            status,
+            200,
             "expected the stream to be refused, got 200 for {}",
             self.url()
         );
@@ -260,7 +261,10 @@ impl Subscriber {
     fn describe(&self) -> String {
         let mut s = String::from("events so far:\n");
         for e in &self.history {
-            s.push_str(&format!("  id={:?} event={:?} data={}\n", e.id, e.event, e.data));
+            s.push_str(&format!(
+                "  id={:?} event={:?} data={}\n",
+                e.id, e.event, e.data
+            ));
         }
         if let Some(end) = &self.ended {
             s.push_str(&format!("stream ended ({end:?})\n"));
@@ -301,7 +305,10 @@ impl Subscriber {
     pub async fn next_within(&mut self, limit: Duration) -> SseEvent {
         match self.next_or_end(limit).await {
             Some(event) => event,
-            None => panic!("the stream ended while an event was expected\n{}", self.describe()),
+            None => panic!(
+                "the stream ended while an event was expected\n{}",
+                self.describe()
+            ),
         }
     }
 
@@ -373,7 +380,10 @@ impl Subscriber {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                panic!("the stream did not end within {limit:?}\n{}", self.describe());
+                panic!(
+                    "the stream did not end within {limit:?}\n{}",
+                    self.describe()
+                );
             }
             match self.next_or_end(left).await {
                 Some(event) => events.push(event),

@@ -37,10 +37,20 @@ pub async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<Tenant, Api
 }
 
 /// Requires a subscriber token, from the header or `access_token`.
-pub async fn subscriber(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> Result<Claims, ApiError> {
-    let token = authorization(headers).or(query_token).ok_or(AuthError::Missing)?;
+pub async fn subscriber(
+    state: &AppState,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Claims, ApiError> {
+    let token = authorization(headers)
+        .or(query_token)
+        .ok_or(AuthError::Missing)?;
     let tenant_id = jwt::unverified_tenant(token)?;
-    let tenant = state.tenants.get(&tenant_id).await?.ok_or(AuthError::UnknownTenant)?;
+    let tenant = state
+        .tenants
+        .get(&tenant_id)
+        .await?
+        .ok_or(AuthError::UnknownTenant)?;
     let claims = jwt::verify(token, &tenant.signing_secret)?;
     if claims.tenant != tenant.id {
         return Err(AuthError::Invalid.into());

@@ -32,7 +32,12 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: Vec::new() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
     }
 
     pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
@@ -55,7 +60,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: self.code, message: &self.message, details: &self.details };
+        let body = Body {
+            error: self.code,
+            message: &self.message,
+            details: &self.details,
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -71,11 +80,19 @@ impl From<LogError> for ApiError {
         match e {
             LogError::Unavailable(detail) => {
                 tracing::warn!(%detail, "event log unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", "the event log is unavailable; retry later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "log_unavailable",
+                    "the event log is unavailable; retry later",
+                )
             }
             LogError::Backend(detail) => {
                 tracing::error!(%detail, "event log failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
         }
     }
@@ -84,14 +101,26 @@ impl From<LogError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Exists(id) => ApiError::new(StatusCode::CONFLICT, "tenant_exists", format!("tenant {id:?} already exists")),
+            StoreError::Exists(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                "tenant_exists",
+                format!("tenant {id:?} already exists"),
+            ),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "tenant store unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the tenant store is unavailable; retry later")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the tenant store is unavailable; retry later",
+                )
             }
             StoreError::Backend(detail) => {
                 tracing::error!(%detail, "tenant store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
         }
     }

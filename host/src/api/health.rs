@@ -16,7 +16,10 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let backend = state.log.backend();
     match state.log.health().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "log": backend}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "log": backend})),
+        ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unavailable", "log": backend, "message": e.to_string()})),

@@ -45,8 +45,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/tokens", post(tokens::mint))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(cors)
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests;

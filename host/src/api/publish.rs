@@ -22,7 +22,11 @@ use crate::state::AppState;
 /// Room the log adds to an envelope when framing it (the `id` field).
 const ID_OVERHEAD: usize = 64;
 
-pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let tenant = auth::tenant(&state, &headers).await?;
     require_json(&headers)?;
     let body = body.map_err(|e| {
@@ -30,18 +34,28 @@ pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Re
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("the request body is larger than {} bytes", state.settings.max_body_bytes),
+                format!(
+                    "the request body is larger than {} bytes",
+                    state.settings.max_body_bytes
+                ),
             )
         } else {
             ApiError::bad_request("invalid_body", e.body_text())
         }
     })?;
     let idempotency_key = idempotency_key(&headers)?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
     let (items, single) = match value {
         Value::Array(items) => (items, false),
         item @ Value::Object(_) => (vec![item], true),
-        _ => return Err(ApiError::bad_request("invalid_event", "the body must be an event object or an array of them")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_event",
+                "the body must be an event object or an array of them",
+            ));
+        }
     };
     if items.is_empty() {
         return Err(ApiError::bad_request("invalid_event", "the batch is empty"));
@@ -58,7 +72,11 @@ pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Re
     let mut errors = Vec::new();
     let mut too_large = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let pointer = if single { String::new() } else { format!("/{i}") };
+        let pointer = if single {
+            String::new()
+        } else {
+            format!("/{i}")
+        };
         let parsed: PublishEvent = match serde_json::from_value(item) {
             Ok(p) => p,
             Err(e) => {
@@ -71,41 +89,81 @@ pub async fn publish(State(state): State<AppState>, headers: HeaderMap, body: Re
             errors.extend(problems);
             continue;
         }
-        let derived_key = idempotency_key.as_ref().map(|k| if single { k.clone() } else { format!("{k}/{i}") });
+        let derived_key = idempotency_key.as_ref().map(|k| {
+            if single {
+                k.clone()
+            } else {
+                format!("{k}/{i}")
+            }
+        });
         let new = parsed.into_new_event(&tenant.id, &time, derived_key);
         if new.envelope.len() + ID_OVERHEAD > state.settings.max_event_bytes {
             too_large.push(FieldError::new(
                 pointer,
-                format!("the event is {} bytes; the limit is {}", new.envelope.len() + ID_OVERHEAD, state.settings.max_event_bytes),
+                format!(
+                    "the event is {} bytes; the limit is {}",
+                    new.envelope.len() + ID_OVERHEAD,
+                    state.settings.max_event_bytes
+                ),
             ));
         }
         events.push(new);
     }
     if !errors.is_empty() {
-        return Err(ApiError::bad_request("invalid_event", "the event is not valid; see details").with_details(errors));
+        return Err(
+            ApiError::bad_request("invalid_event", "the event is not valid; see details")
+                .with_details(errors),
+        );
     }
     if !too_large.is_empty() {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "event_too_large", "an event is larger than the limit").with_details(too_large));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "event_too_large",
+            "an event is larger than the limit",
+        )
+        .with_details(too_large));
     }
     let batch = state.log.append(&tenant.id, events).await?;
     let ids: Vec<String> = batch
         .appended
         .iter()
-        .map(|a| Position { epoch: batch.epoch.clone(), offset: a.offset }.to_string())
+        .map(|a| {
+            Position {
+                epoch: batch.epoch.clone(),
+                offset: a.offset,
+            }
+            .to_string()
+        })
         .collect();
     let replayed = batch.appended.iter().all(|a| a.duplicate);
-    let body = if single { json!({"id": ids[0]}) } else { json!({"ids": ids}) };
+    let body = if single {
+        json!({"id": ids[0]})
+    } else {
+        json!({"ids": ids})
+    };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -120,11 +178,16 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN - 8 && k.bytes().all(|b| b.is_ascii_graphic()));
+    let key = value.to_str().ok().filter(|k| {
+        !k.is_empty() && k.len() <= MAX_KEY_LEN - 8 && k.bytes().all(|b| b.is_ascii_graphic())
+    });
     key.map(|k| Some(k.to_owned())).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_idempotency_key",
-            format!("Idempotency-Key is 1-{} printable ASCII characters without spaces", MAX_KEY_LEN - 8),
+            format!(
+                "Idempotency-Key is 1-{} printable ASCII characters without spaces",
+                MAX_KEY_LEN - 8
+            ),
         )
     })
 }

@@ -24,15 +24,23 @@ pub struct StreamQuery {
     access_token: Option<String>,
 }
 
-pub async fn stream(State(state): State<AppState>, headers: HeaderMap, query: Result<Query<StreamQuery>, QueryRejection>) -> Result<Response, ApiError> {
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let claims = auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
-    let mut filter =
-        Filter::parse(query.types.as_deref(), query.subjects.as_deref(), &claims.sub).map_err(|m| ApiError::bad_request("invalid_filter", m))?;
+    let mut filter = Filter::parse(
+        query.types.as_deref(),
+        query.subjects.as_deref(),
+        &claims.sub,
+    )
+    .map_err(|m| ApiError::bad_request("invalid_filter", m))?;
     if let Some(allowed) = &claims.types {
-        filter = filter
-            .restrict_types(&allowed.join(","))
-            .map_err(|m| ApiError::forbidden(format!("the token's `types` claim is not valid: {m}")))?;
+        filter = filter.restrict_types(&allowed.join(",")).map_err(|m| {
+            ApiError::forbidden(format!("the token's `types` claim is not valid: {m}"))
+        })?;
     }
     // The header (sent by EventSource on reconnect) wins over the query value.
     let last_event_id = headers
@@ -51,11 +59,24 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap, query: Re
         last_event_id,
         connection_id: format!("c-{}-{n}", state.node),
     };
-    let timing = Timing { heartbeat: state.settings.heartbeat, retry: state.settings.retry };
-    let body = connection::open(state.hub.clone(), state.log.clone(), request, timing, state.shutdown.clone()).await?;
+    let timing = Timing {
+        heartbeat: state.settings.heartbeat,
+        retry: state.settings.retry,
+    };
+    let body = connection::open(
+        state.hub.clone(),
+        state.log.clone(),
+        request,
+        timing,
+        state.shutdown.clone(),
+    )
+    .await?;
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)

@@ -33,7 +33,10 @@ pub struct TenantInfo {
 
 impl From<Tenant> for TenantInfo {
     fn from(t: Tenant) -> Self {
-        TenantInfo { id: t.id, created_at: t.created_at }
+        TenantInfo {
+            id: t.id,
+            created_at: t.created_at,
+        }
     }
 }
 
@@ -48,11 +51,14 @@ pub async fn create(
     body: Result<Json<CreateTenant>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
     auth::admin(&state, &headers)?;
-    let Json(body) = body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+    let Json(body) =
+        body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
     if !valid_tenant_id(&body.id) {
         return Err(ApiError::bad_request(
             "invalid_tenant_id",
-            format!("a tenant id is 1-{MAX_TENANT_ID_LEN} characters of a-z 0-9 - starting with a letter or digit"),
+            format!(
+                "a tenant id is 1-{MAX_TENANT_ID_LEN} characters of a-z 0-9 - starting with a letter or digit"
+            ),
         ));
     }
     let api_key = secrets::new_api_key();
@@ -66,18 +72,39 @@ pub async fn create(
     tracing::info!(tenant = %tenant.id, "tenant created");
     Ok((
         StatusCode::CREATED,
-        Json(CreatedTenant { id: tenant.id, api_key, signing_secret: tenant.signing_secret }),
+        Json(CreatedTenant {
+            id: tenant.id,
+            api_key,
+            signing_secret: tenant.signing_secret,
+        }),
     ))
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<TenantList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<TenantList>, ApiError> {
     auth::admin(&state, &headers)?;
-    let tenants = state.tenants.list().await?.into_iter().map(Into::into).collect();
+    let tenants = state
+        .tenants
+        .list()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(TenantList { tenants }))
 }
 
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<TenantInfo>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<TenantInfo>, ApiError> {
     auth::admin(&state, &headers)?;
-    let tenant = state.tenants.get(&id).await?.ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let tenant = state
+        .tenants
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
     Ok(Json(tenant.into()))
 }

@@ -40,8 +40,12 @@ pub async fn mint(
     body: Result<Json<MintToken>, JsonRejection>,
 ) -> Result<Json<Minted>, ApiError> {
     let tenant = auth::tenant(&state, &headers).await?;
-    let Json(body) = body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
-    if body.sub.is_empty() || body.sub.len() > MAX_USER_ID_LEN || !body.sub.bytes().all(|b| b.is_ascii_graphic()) {
+    let Json(body) =
+        body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+    if body.sub.is_empty()
+        || body.sub.len() > MAX_USER_ID_LEN
+        || !body.sub.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("`sub` is 1-{MAX_USER_ID_LEN} printable ASCII characters without spaces"),
@@ -49,13 +53,23 @@ pub async fn mint(
     }
     let ttl = body.ttl_s.unwrap_or(DEFAULT_TTL_S);
     if ttl == 0 || ttl > MAX_TTL_S {
-        return Err(ApiError::bad_request("invalid_request", format!("`ttl_s` is 1-{MAX_TTL_S}")));
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("`ttl_s` is 1-{MAX_TTL_S}"),
+        ));
     }
     if let Some(types) = &body.types {
-        Filter::parse(Some(&types.join(",")), None, &body.sub).map_err(|m| ApiError::bad_request("invalid_request", m))?;
+        Filter::parse(Some(&types.join(",")), None, &body.sub)
+            .map_err(|m| ApiError::bad_request("invalid_request", m))?;
     }
     let expires_at = jwt::now_s() + ttl;
-    let claims = Claims { sub: body.sub, tenant: tenant.id, exp: expires_at, nbf: None, types: body.types };
+    let claims = Claims {
+        sub: body.sub,
+        tenant: tenant.id,
+        exp: expires_at,
+        nbf: None,
+        types: body.types,
+    };
     let token = jwt::sign(&claims, &tenant.signing_secret)?;
     Ok(Json(Minted { token, expires_at }))
 }

@@ -53,13 +53,17 @@ pub fn verify(token: &str, secret: &str) -> Result<Claims, AuthError> {
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.validate_nbf = true;
     validation.leeway = 5;
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::ImmatureSignature => AuthError::NotYetValid,
-            _ => AuthError::Invalid,
-        })
+    jsonwebtoken::decode::<Claims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map(|data| data.claims)
+    .map_err(|e| match e.kind() {
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        _ => AuthError::Invalid,
+    })
 }
 
 /// Unix seconds now.
@@ -72,7 +76,13 @@ mod tests {
     use super::*;
 
     fn claims(exp: u64) -> Claims {
-        Claims { sub: "42".into(), tenant: "acme".into(), exp, nbf: None, types: None }
+        Claims {
+            sub: "42".into(),
+            tenant: "acme".into(),
+            exp,
+            nbf: None,
+            types: None,
+        }
     }
 
     #[test]
@@ -91,13 +101,19 @@ mod tests {
         assert_eq!(verify(&old, "s3cret"), Err(AuthError::Expired));
         let mut future = claims(now_s() + 600);
         future.nbf = Some(now_s() + 300);
-        assert_eq!(verify(&sign(&future, "s3cret").unwrap(), "s3cret"), Err(AuthError::NotYetValid));
+        assert_eq!(
+            verify(&sign(&future, "s3cret").unwrap(), "s3cret"),
+            Err(AuthError::NotYetValid)
+        );
         // {"alg":"none","typ":"JWT"} with valid claims and no signature.
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = b64.encode(serde_json::to_vec(&claims(now_s() + 60)).unwrap());
-        assert_eq!(verify(&format!("{header}.{body}."), "s3cret"), Err(AuthError::Invalid));
+        assert_eq!(
+            verify(&format!("{header}.{body}."), "s3cret"),
+            Err(AuthError::Invalid)
+        );
         assert_eq!(verify("not a token", "s3cret"), Err(AuthError::Invalid));
         assert_eq!(unverified_tenant("x.y.z"), Err(AuthError::Invalid));
     }

@@ -385,11 +385,11 @@ impl Writer {
             let mut seen = std::collections::HashSet::new();
             for op in ops.iter() {
                 let tenant = op.tenant();
-                if seen.insert(tenant) {
-                    if let Some(meta) = self.metas.get(tenant) {
-                        let json = serde_json::to_vec(meta).map_err(backend)?;
-                        t.streams.insert(tenant, json.as_slice()).map_err(backend)?;
-                    }
+                if seen.insert(tenant)
+                    && let Some(meta) = self.metas.get(tenant)
+                {
+                    let json = serde_json::to_vec(meta).map_err(backend)?;
+                    t.streams.insert(tenant, json.as_slice()).map_err(backend)?;
                 }
             }
         }
@@ -426,16 +426,16 @@ impl Writer {
         let mut head = Offset::new(meta.head.0, meta.head.1);
         let mut appended = Vec::with_capacity(events.len());
         for event in events {
-            if let Some(key) = &event.dedup_key {
-                if let Some(seen) = t.dedup.get((tenant, key.as_str())).map_err(backend)? {
-                    let (expires, ms, seq) = seen.value();
-                    if expires > now {
-                        appended.push(Appended {
-                            offset: Offset::new(ms, seq),
-                            duplicate: true,
-                        });
-                        continue;
-                    }
+            if let Some(key) = &event.dedup_key
+                && let Some(seen) = t.dedup.get((tenant, key.as_str())).map_err(backend)?
+            {
+                let (expires, ms, seq) = seen.value();
+                if expires > now {
+                    appended.push(Appended {
+                        offset: Offset::new(ms, seq),
+                        duplicate: true,
+                    });
+                    continue;
                 }
             }
             head = head.next_after(now);

@@ -55,13 +55,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use ::redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use ::redis::{
     AsyncCommands, AsyncConnectionConfig, ErrorKind, FromRedisValue, RedisError, Script,
     ScriptInvocation, ServerErrorKind,
 };
+use async_trait::async_trait;
 
 use super::*;
 
@@ -488,13 +488,16 @@ impl EventLog for RedisLog {
             };
             call.arg(index)
                 .arg(&event.meta.kind)
-                .arg(if event.meta.subject.is_some() { "1" } else { "0" })
+                .arg(if event.meta.subject.is_some() {
+                    "1"
+                } else {
+                    "0"
+                })
                 .arg(event.meta.subject.as_deref().unwrap_or(""))
                 .arg(encode_audience(&event.meta.audience))
                 .arg(&event.envelope);
         }
-        let (epoch, ids, dups): (String, Vec<String>, Vec<i64>) =
-            self.run("append", &call).await?;
+        let (epoch, ids, dups): (String, Vec<String>, Vec<i64>) = self.run("append", &call).await?;
         if ids.len() != n || dups.len() != n {
             return Err(LogError::Backend(format!(
                 "append: Redis returned {} ids for {n} events",
@@ -564,10 +567,10 @@ impl EventLog for RedisLog {
             .unwrap_or_default();
         let events = decode_all(ids)?;
         let mut batch = self.read_script(tenant, after, 0).await?;
-        if let (Some(first), Some(last)) = (events.first(), events.last()) {
-            if batch.trimmed_through >= first.offset || batch.head < last.offset {
-                return self.read(tenant, after, limit).await;
-            }
+        if let (Some(first), Some(last)) = (events.first(), events.last())
+            && (batch.trimmed_through >= first.offset || batch.head < last.offset)
+        {
+            return self.read(tenant, after, limit).await;
         }
         batch.events = events;
         Ok(batch)
@@ -617,9 +620,7 @@ fn decode_all(entries: Vec<StreamId>) -> Result<Vec<StoredEvent>, LogError> {
 fn decode(entry: &StreamId) -> Result<StoredEvent, LogError> {
     let offset = parse_offset(&entry.id)?;
     let corrupt = |what: &str| LogError::Backend(format!("corrupt stream entry {offset}: {what}"));
-    let kind = entry
-        .get::<String>("t")
-        .ok_or_else(|| corrupt("no type"))?;
+    let kind = entry.get::<String>("t").ok_or_else(|| corrupt("no type"))?;
     let envelope = entry
         .get::<String>("e")
         .ok_or_else(|| corrupt("no envelope"))?;
@@ -648,6 +649,7 @@ fn parse_epoch(tag: &str) -> Result<Epoch, LogError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failing test panics")]
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
@@ -665,7 +667,10 @@ mod tests {
     }
 
     /// Retries `op` until it succeeds or `within` runs out.
-    async fn eventually<T>(within: Duration, mut op: impl AsyncFnMut() -> Result<T, LogError>) -> T {
+    async fn eventually<T>(
+        within: Duration,
+        mut op: impl AsyncFnMut() -> Result<T, LogError>,
+    ) -> T {
         let deadline = Instant::now() + within;
         loop {
             match op().await {
@@ -730,7 +735,12 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_urls_and_prefixes_are_rejected() {
-        for url in ["", "not a url", "http://localhost:6379", "redis://:99999999"] {
+        for url in [
+            "",
+            "not a url",
+            "http://localhost:6379",
+            "redis://:99999999",
+        ] {
             let result = RedisLog::connect(url, "beacon", DEFAULT_RETENTION, WINDOW).await;
             assert!(matches!(result, Err(LogError::Backend(_))), "{url:?}");
         }
@@ -742,48 +752,234 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn starts_without_redis_and_recovers_when_it_comes_up() {
+    async fn errors_name_the_server_without_its_password() {
         let mut server = RedisServer::start();
         server.stop();
         let url = format!("redis://:s3cret@127.0.0.1:{}/", server.port());
         let log = RedisLog::connect(&url, "down", DEFAULT_RETENTION, WINDOW)
             .await
             .unwrap();
-        let started = Instant::now();
-        let err = log.append("acme", vec![event("a.b", 1)]).await.unwrap_err();
+        let err = log.read("acme", Offset::ZERO, 1).await.unwrap_err();
         let LogError::Unavailable(message) = &err else {
             panic!("expected Unavailable, got {err}");
         };
-        assert!(message.contains(&format!("127.0.0.1:{}", server.port())), "{message}");
+        let address = format!("redis://127.0.0.1:{}/0", server.port());
+        assert!(message.contains(&address), "{message}");
         assert!(!message.contains("s3cret"), "password leaked: {message}");
-        assert!(matches!(
-            log.read("acme", Offset::ZERO, 10).await,
-            Err(LogError::Unavailable(_))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn starts_without_redis_and_recovers_when_it_comes_up() {
+        let mut server = RedisServer::start();
+        server.stop();
+        let log = open(&server, "down").await;
+        let started = Instant::now();
+        let unavailable = |r: Result<_, LogError>| matches!(r, Err(LogError::Unavailable(_)));
+        assert!(unavailable(
+            log.append("acme", vec![event("a.b", 1)]).await.map(drop)
         ));
-        assert!(matches!(
-            log.tail("acme", Offset::ZERO, 10, Duration::from_millis(300)).await,
-            Err(LogError::Unavailable(_))
+        assert!(unavailable(
+            log.read("acme", Offset::ZERO, 10).await.map(drop)
         ));
-        assert!(matches!(log.health().await, Err(LogError::Unavailable(_))));
+        assert!(unavailable(
+            log.tail("acme", Offset::ZERO, 10, Duration::from_millis(300))
+                .await
+                .map(drop)
+        ));
+        assert!(unavailable(log.trim("acme", now_ms()).await.map(drop)));
+        assert!(unavailable(log.health().await));
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "errors took {:?}",
+            "failing took {:?}",
             started.elapsed()
         );
 
         server.start_again();
-        let log = RedisLog::connect(&server.url(), "down", DEFAULT_RETENTION, WINDOW)
-            .await
-            .map(|fresh| (fresh, log))
-            .unwrap()
-            .1;
-        let appended = eventually(Duration::from_secs(5), async || {
-            log.append("acme", vec![event("a.b", 2)]).await
-        })
-        .await;
+        let appended = log.append("acme", vec![event("a.b", 2)]).await.unwrap();
         let read = log.read("acme", Offset::ZERO, 10).await.unwrap();
         assert_eq!(read.events.len(), 1);
         assert_eq!(read.epoch, appended.epoch);
         log.health().await.unwrap();
+        let tail = log
+            .tail("acme", Offset::ZERO, 10, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(tail.events.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn survives_a_restart_with_acknowledged_events_and_a_running_tail() {
+        let mut server = RedisServer::start();
+        let log = Arc::new(open(&server, "restart").await);
+        let before = log
+            .append("acme", (0..20).map(|n| event("a.b", n)).collect())
+            .await
+            .unwrap();
+
+        // A tail loop, as the hub runs it, until it has the events appended
+        // after the restart.
+        let stop = Arc::new(AtomicBool::new(false));
+        let tail_loop = {
+            let (log, stop) = (log.clone(), stop.clone());
+            let start = before.appended[19].offset;
+            tokio::spawn(async move {
+                let (mut after, mut got, mut errors) = (start, Vec::new(), 0);
+                while got.len() < 5 && !stop.load(Ordering::Relaxed) {
+                    match log
+                        .tail("acme", after, 100, Duration::from_millis(300))
+                        .await
+                    {
+                        Ok(batch) => {
+                            if let Some(last) = batch.events.last() {
+                                after = last.offset;
+                            }
+                            got.extend(batch.events.into_iter().map(|e| e.offset));
+                        }
+                        Err(LogError::Unavailable(_)) => errors += 1,
+                        Err(e) => panic!("tail failed: {e}"),
+                    }
+                }
+                (got, errors)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        server.stop();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(matches!(
+            log.append("acme", vec![event("a.b", 99)]).await,
+            Err(LogError::Unavailable(_))
+        ));
+        server.start_again();
+
+        let after = eventually(Duration::from_secs(5), async || {
+            log.append("acme", (20..25).map(|n| event("a.b", n)).collect())
+                .await
+        })
+        .await;
+        assert_eq!(after.epoch, before.epoch, "the data survived");
+        let read = log.read("acme", Offset::ZERO, 100).await.unwrap();
+        let want: Vec<_> = before
+            .appended
+            .iter()
+            .chain(&after.appended)
+            .map(|a| a.offset)
+            .collect();
+        let got: Vec<_> = read.events.iter().map(|e| e.offset).collect();
+        assert_eq!(got, want);
+
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !tail_loop.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (tailed, errors) = tail_loop.await.unwrap();
+        assert!(errors > 0, "the tail saw no outage");
+        assert_eq!(tailed, want[20..], "the tail resumed after the outage");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_redis_gives_errors_not_stuck_calls() {
+        let server = RedisServer::start();
+        let log = Arc::new(open(&server, "hung").await);
+        log.append("acme", vec![event("a.b", 1)]).await.unwrap();
+        let head = log.read("acme", Offset::ZERO, 1).await.unwrap().head;
+        // Opens the tenant's tail connection before the hang.
+        log.tail("acme", head, 10, Duration::from_millis(50))
+            .await
+            .unwrap();
+
+        server.pause();
+        let started = Instant::now();
+        let tail = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                log.tail("acme", head, 10, Duration::from_millis(200))
+                    .await
+                    .map(drop)
+            })
+        };
+        let append = log.append("acme", vec![event("a.b", 2)]).await;
+        assert!(
+            matches!(append, Err(LogError::Unavailable(_))),
+            "{append:?}"
+        );
+        assert!(matches!(tail.await.unwrap(), Err(LogError::Unavailable(_))));
+        assert!(matches!(log.health().await, Err(LogError::Unavailable(_))));
+        assert!(
+            started.elapsed() <= CALL_TIMEOUT + Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+
+        server.resume();
+        eventually(Duration::from_secs(5), async || {
+            log.append("acme", vec![event("a.b", 3)]).await
+        })
+        .await;
+        let batch = log
+            .tail("acme", head, 10, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(!batch.events.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_keeps_the_epoch_and_the_dedup_keys() {
+        let mut server = RedisServer::start();
+        let log = open(&server, "keep").await;
+        let mut e = event("a.b", 1);
+        e.dedup_key = Some("once".into());
+        let first = log.append("acme", vec![e.clone()]).await.unwrap();
+        server.restart();
+        let again = eventually(Duration::from_secs(5), async || {
+            log.append("acme", vec![e.clone()]).await
+        })
+        .await;
+        assert_eq!(again.epoch, first.epoch);
+        assert!(again.appended[0].duplicate);
+        assert_eq!(again.appended[0].offset, first.appended[0].offset);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flushed_redis_gives_a_new_epoch() {
+        let server = RedisServer::start();
+        let log = open(&server, "flush").await;
+        let first = log.append("acme", vec![event("a.b", 1)]).await.unwrap();
+        let client = ::redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        ::redis::cmd("FLUSHALL")
+            .exec_async(&mut conn)
+            .await
+            .unwrap();
+        let read = log.read("acme", Offset::ZERO, 10).await.unwrap();
+        assert_ne!(read.epoch, first.epoch);
+        assert!(read.events.is_empty());
+        assert_eq!(read.head, Offset::ZERO);
+        let again = log.append("acme", vec![event("a.b", 2)]).await.unwrap();
+        assert_eq!(again.epoch, read.epoch);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_on_one_node_wakes_a_tail_on_another() {
+        let server = RedisServer::start();
+        let (a, b) = (open(&server, "nodes").await, open(&server, "nodes").await);
+        let start = b.read("acme", Offset::ZERO, 1).await.unwrap().head;
+        let tail = tokio::spawn(async move {
+            let started = Instant::now();
+            let batch = b
+                .tail("acme", start, 10, Duration::from_secs(5))
+                .await
+                .unwrap();
+            (batch, started.elapsed())
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let appended = a.append("acme", vec![event("a.b", 1)]).await.unwrap();
+        let (batch, waited) = tail.await.unwrap();
+        assert!(waited < Duration::from_secs(2), "woke after {waited:?}");
+        assert_eq!(batch.epoch, appended.epoch);
+        assert_eq!(batch.head, appended.appended[0].offset);
+        assert_eq!(batch.events.len(), 1);
+        assert_eq!(batch.events[0].offset, appended.appended[0].offset);
     }
 }

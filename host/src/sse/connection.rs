@@ -104,7 +104,9 @@ struct Shutdown {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Replaying from the log; `subscribed` once the hub receiver exists.
-    CatchUp { subscribed: bool },
+    CatchUp {
+        subscribed: bool,
+    },
     Live,
     Done,
 }
@@ -133,7 +135,12 @@ pub async fn open(
     timing: Timing,
     shutdown: CancellationToken,
 ) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static, LogError> {
-    let Request { tenant, filter, last_event_id, connection_id } = request;
+    let Request {
+        tenant,
+        filter,
+        last_event_id,
+        connection_id,
+    } = request;
     let info = log.read(&tenant, Offset::MAX, 0).await?;
     let mut pending = VecDeque::with_capacity(3);
     pending.push_back(frame::preamble(timing.retry));
@@ -145,15 +152,42 @@ pub async fn open(
             let head = log.read(&tenant, Offset::MAX, 0).await?.head;
             (Resume::None, None, head, Phase::Live, Some(rx))
         }
-        Some(p) if p.epoch != info.epoch => (Resume::Gap, Some(GapReason::Epoch), Offset::ZERO, Phase::CatchUp { subscribed: false }, None),
-        Some(p) if p.offset > info.head => (Resume::Gap, Some(GapReason::Unknown), info.head, Phase::CatchUp { subscribed: false }, None),
-        Some(p) if p.offset < info.trimmed_through => (Resume::Gap, Some(GapReason::Expired), Offset::ZERO, Phase::CatchUp { subscribed: false }, None),
-        Some(p) => (Resume::Exact, None, p.offset, Phase::CatchUp { subscribed: false }, None),
+        Some(p) if p.epoch != info.epoch => (
+            Resume::Gap,
+            Some(GapReason::Epoch),
+            Offset::ZERO,
+            Phase::CatchUp { subscribed: false },
+            None,
+        ),
+        Some(p) if p.offset > info.head => (
+            Resume::Gap,
+            Some(GapReason::Unknown),
+            info.head,
+            Phase::CatchUp { subscribed: false },
+            None,
+        ),
+        Some(p) if p.offset < info.trimmed_through => (
+            Resume::Gap,
+            Some(GapReason::Expired),
+            Offset::ZERO,
+            Phase::CatchUp { subscribed: false },
+            None,
+        ),
+        Some(p) => (
+            Resume::Exact,
+            None,
+            p.offset,
+            Phase::CatchUp { subscribed: false },
+            None,
+        ),
     };
     // `beacon.connected` carries the position the stream starts from as its
     // `id:`, so a client that drops before its first event still resumes
     // exactly (EventSource sends it back as `Last-Event-ID`).
-    let start = Position { epoch: info.epoch.clone(), offset: last };
+    let start = Position {
+        epoch: info.epoch.clone(),
+        offset: last,
+    };
     pending.push_back(frame::control_with_id(
         "beacon.connected",
         &start,
@@ -168,10 +202,16 @@ pub async fn open(
     if let Some(reason) = gap {
         pending.push_back(frame::control(
             "beacon.gap",
-            &Gap { reason, requested: last_event_id.as_ref().map(ToString::to_string) },
+            &Gap {
+                reason,
+                requested: last_event_id.as_ref().map(ToString::to_string),
+            },
         ));
     }
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + timing.heartbeat, timing.heartbeat);
+    let mut heartbeat = tokio::time::interval_at(
+        tokio::time::Instant::now() + timing.heartbeat,
+        timing.heartbeat,
+    );
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let connection = Connection {
         hub,
@@ -194,7 +234,13 @@ pub async fn open(
 impl Connection {
     /// The position a client should resume from: after `last`.
     fn last_id(&self) -> Option<String> {
-        Some(Position { epoch: self.epoch.clone(), offset: self.last }.to_string())
+        Some(
+            Position {
+                epoch: self.epoch.clone(),
+                offset: self.last,
+            }
+            .to_string(),
+        )
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -238,7 +284,10 @@ impl Connection {
             if !self.filter.matches(&event.meta) {
                 continue;
             }
-            let position = Position { epoch: self.epoch.clone(), offset: event.offset };
+            let position = Position {
+                epoch: self.epoch.clone(),
+                offset: event.offset,
+            };
             if let Some(f) = frame::event_frame(&position, event) {
                 self.pending.push_back(f);
             }
@@ -284,7 +333,9 @@ impl Connection {
                 while self.pending.len() < 64 {
                     match self.rx.as_mut().map(|rx| rx.try_recv()) {
                         Some(Ok(delivery)) => self.accept(&delivery),
-                        Some(Err(broadcast::error::TryRecvError::Lagged(_))) => return self.overflow(),
+                        Some(Err(broadcast::error::TryRecvError::Lagged(_))) => {
+                            return self.overflow();
+                        }
                         _ => break,
                     }
                 }
@@ -314,7 +365,10 @@ impl Connection {
     fn restart_epoch(&mut self, epoch: Epoch) {
         self.pending.push_back(frame::control(
             "beacon.gap",
-            &Gap { reason: GapReason::Epoch, requested: self.last_id() },
+            &Gap {
+                reason: GapReason::Epoch,
+                requested: self.last_id(),
+            },
         ));
         self.epoch = epoch;
         self.last = Offset::ZERO;
@@ -326,15 +380,389 @@ impl Connection {
         tracing::info!(tenant = %self.tenant, "slow subscriber cut off");
         self.pending.push_back(frame::control(
             "beacon.overflow",
-            &Overflow { reason: "slow_consumer", last_event_id: self.last_id() },
+            &Overflow {
+                reason: "slow_consumer",
+                last_event_id: self.last_id(),
+            },
         ));
         self.rx = None;
         self.phase = Phase::Done;
     }
 
     fn close_for_shutdown(&mut self) {
-        self.pending.push_back(frame::control("beacon.shutdown", &Shutdown { reason: "server shutting down; reconnect" }));
+        self.pending.push_back(frame::control(
+            "beacon.shutdown",
+            &Shutdown {
+                reason: "server shutting down; reconnect",
+            },
+        ));
         self.rx = None;
         self.phase = Phase::Done;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::log::conformance::event;
+    use crate::log::embedded::{EmbeddedLog, open_database};
+    use crate::log::{DEFAULT_RETENTION, Retention};
+
+    fn embedded(dir: &tempfile::TempDir, retention: Retention) -> SharedLog {
+        let db = open_database(&dir.path().join("log.redb")).unwrap();
+        Arc::new(EmbeddedLog::open(db, retention, Duration::from_secs(60)).unwrap())
+    }
+
+    const TIMING: Timing = Timing {
+        heartbeat: Duration::from_secs(30),
+        retry: Duration::from_secs(1),
+    };
+
+    /// One parsed frame: `(id, event, data)`.
+    type Frame = (Option<String>, String, String);
+
+    /// Reads frames until `done` says so (or the stream ends).
+    async fn collect(
+        stream: impl Stream<Item = Result<Bytes, Infallible>>,
+        done: impl Fn(&Frame) -> bool,
+    ) -> Vec<Frame> {
+        let mut stream = std::pin::pin!(stream);
+        let mut text = String::new();
+        let mut frames = Vec::new();
+        loop {
+            let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+                .await
+                .expect("stream stalled")
+            else {
+                return frames;
+            };
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+            while let Some(end) = text.find("\n\n") {
+                let raw: String = text.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    raw.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(str::to_owned)
+                };
+                if let Some(event) = field("event: ") {
+                    let frame = (field("id: "), event, field("data: ").unwrap_or_default());
+                    let stop = done(&frame);
+                    frames.push(frame);
+                    if stop {
+                        return frames;
+                    }
+                }
+            }
+        }
+    }
+
+    fn request(last: Option<Position>) -> Request {
+        Request {
+            tenant: "t".into(),
+            filter: Filter::parse(None, None, "u").unwrap(),
+            last_event_id: last,
+            connection_id: "c-test".into(),
+        }
+    }
+
+    fn ids_of(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .filter(|f| f.1 == "x.y")
+            .filter_map(|f| f.0.clone())
+            .collect()
+    }
+
+    /// Subscribers join at many points while a publisher runs; each must see
+    /// every event after its resume point exactly once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_to_live_hand_off_has_no_gap_and_no_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = embedded(&dir, DEFAULT_RETENTION);
+        let hub = Hub::new(log.clone(), 4096, CancellationToken::new());
+        const TOTAL: u64 = 600;
+        let last_marker = format!("\"n\":{}}}", TOTAL - 1);
+        let publisher = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for chunk in 0..TOTAL / 3 {
+                    let b = log
+                        .append("t", (0..3).map(|n| event("x.y", chunk * 3 + n)).collect())
+                        .await
+                        .unwrap();
+                    ids.extend(b.appended.iter().map(|a| Position {
+                        epoch: b.epoch.clone(),
+                        offset: a.offset,
+                    }));
+                    tokio::time::sleep(Duration::from_micros(300)).await;
+                }
+                ids
+            })
+        };
+        let mut joiners = Vec::new();
+        for k in 0..16u64 {
+            tokio::time::sleep(Duration::from_millis(2 * k)).await;
+            // Even joiners resume from the newest event; odd ones join live.
+            let resume = if k % 2 == 0 {
+                let read = log.read("t", Offset::ZERO, 100_000).await.unwrap();
+                read.events.last().map(|e| Position {
+                    epoch: read.epoch.clone(),
+                    offset: e.offset,
+                })
+            } else {
+                None
+            };
+            let stream = open(
+                hub.clone(),
+                log.clone(),
+                request(resume.clone()),
+                TIMING,
+                CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+            let marker = last_marker.clone();
+            joiners.push((
+                resume,
+                tokio::spawn(collect(stream, move |f| f.2.contains(&marker))),
+            ));
+        }
+        let ids: Vec<String> = publisher
+            .await
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for (resume, joiner) in joiners {
+            let frames = joiner.await.unwrap();
+            let got = ids_of(&frames);
+            assert_eq!(frames[0].1, "beacon.connected");
+            let start = match &resume {
+                Some(r) => ids.iter().position(|id| *id == r.to_string()).unwrap() + 1,
+                // A live joiner starts somewhere; from there on it must be exact.
+                None => ids
+                    .iter()
+                    .position(|id| Some(id) == got.first())
+                    .unwrap_or(ids.len()),
+            };
+            assert_eq!(got, ids[start..], "resume {resume:?}");
+        }
+    }
+
+    /// A log that, once armed, appends an event right after a read returns
+    /// and lets the hub broadcast it: the worst moment for a hand-off.
+    struct RacyLog {
+        inner: SharedLog,
+        armed: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::log::EventLog for RacyLog {
+        fn backend(&self) -> &'static str {
+            "racy"
+        }
+        async fn append(
+            &self,
+            t: &str,
+            e: Vec<crate::log::NewEvent>,
+        ) -> Result<crate::log::AppendBatch, LogError> {
+            self.inner.append(t, e).await
+        }
+        async fn read(
+            &self,
+            t: &str,
+            after: Offset,
+            limit: usize,
+        ) -> Result<crate::log::ReadBatch, LogError> {
+            let batch = self.inner.read(t, after, limit).await?;
+            if limit > 0 && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.inner.append(t, vec![event("x.y", 1)]).await?;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(batch)
+        }
+        async fn tail(
+            &self,
+            t: &str,
+            after: Offset,
+            limit: usize,
+            wait: Duration,
+        ) -> Result<crate::log::ReadBatch, LogError> {
+            self.inner.tail(t, after, limit, wait).await
+        }
+        async fn trim(&self, t: &str, now: u64) -> Result<u64, LogError> {
+            self.inner.trim(t, now).await
+        }
+        async fn health(&self) -> Result<(), LogError> {
+            self.inner.health().await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_appended_between_replay_and_subscribe_is_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = embedded(&dir, DEFAULT_RETENTION);
+        let racy = Arc::new(RacyLog {
+            inner: inner.clone(),
+            armed: false.into(),
+        });
+        let log: SharedLog = racy.clone();
+        let hub = Hub::new(log.clone(), 64, CancellationToken::new());
+        // Another subscriber keeps the tenant's tail running ahead.
+        let _other = open(
+            hub.clone(),
+            log.clone(),
+            request(None),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let b = inner.append("t", vec![event("x.y", 0)]).await.unwrap();
+        let resume = Position {
+            epoch: b.epoch.clone(),
+            offset: b.appended[0].offset,
+        };
+        racy.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let stream = open(
+            hub,
+            log,
+            request(Some(resume)),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let frames = collect(stream, |f| f.1 == "x.y").await;
+        assert!(frames.last().unwrap().2.contains("\"n\":1}"), "{frames:?}");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_cut_off_and_resumes_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = embedded(&dir, DEFAULT_RETENTION);
+        let hub = Hub::new(log.clone(), 8, CancellationToken::new());
+        let stream = open(
+            hub.clone(),
+            log.clone(),
+            request(None),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let mut stream = Box::pin(stream);
+        // Read the preamble and `beacon.connected`, then stop reading.
+        stream.next().await.unwrap().unwrap();
+        stream.next().await.unwrap().unwrap();
+        let b = log
+            .append("t", (0..50).map(|n| event("x.y", n)).collect())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let frames = collect(stream, |f| f.1 == "beacon.overflow").await;
+        let overflow = frames.last().unwrap();
+        assert_eq!(overflow.1, "beacon.overflow", "{frames:?}");
+        let v: serde_json::Value = serde_json::from_str(&overflow.2).unwrap();
+        let resume: Position = v["last_event_id"].as_str().unwrap().parse().unwrap();
+        let got_before = ids_of(&frames);
+        let stream = open(
+            hub,
+            log,
+            request(Some(resume)),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let all: Vec<String> = b
+            .appended
+            .iter()
+            .map(|a| {
+                Position {
+                    epoch: b.epoch.clone(),
+                    offset: a.offset,
+                }
+                .to_string()
+            })
+            .collect();
+        let last = all.last().unwrap().clone();
+        let after = collect(stream, move |f| f.0.as_deref() == Some(last.as_str())).await;
+        let mut got = got_before;
+        got.extend(ids_of(&after));
+        assert_eq!(got, all, "every event exactly once across the cut-off");
+    }
+
+    #[tokio::test]
+    async fn expired_and_unknown_positions_are_reported_as_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = embedded(
+            &dir,
+            Retention {
+                max_events: 5,
+                max_age: Duration::from_secs(3600),
+            },
+        );
+        let hub = Hub::new(log.clone(), 64, CancellationToken::new());
+        let b = log
+            .append("t", (0..20).map(|n| event("x.y", n)).collect())
+            .await
+            .unwrap();
+        log.trim("t", crate::log::now_ms()).await.unwrap();
+        let first = Position {
+            epoch: b.epoch.clone(),
+            offset: b.appended[0].offset,
+        };
+        let stream = open(
+            hub.clone(),
+            log.clone(),
+            request(Some(first)),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let frames = collect(stream, |f| f.2.contains("\"n\":19}")).await;
+        assert_eq!(frames[1].1, "beacon.gap");
+        assert!(frames[1].2.contains("\"expired\""), "{}", frames[1].2);
+        assert_eq!(
+            ids_of(&frames).len(),
+            5,
+            "continues from the oldest kept event"
+        );
+        let future = Position {
+            epoch: b.epoch.clone(),
+            offset: Offset::new(u64::MAX / 2, 0),
+        };
+        let stream = open(
+            hub,
+            log.clone(),
+            request(Some(future)),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let frames = collect(stream, |f| f.1 == "beacon.gap").await;
+        assert!(frames[1].2.contains("\"unknown\""));
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_streams_with_a_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = embedded(&dir, DEFAULT_RETENTION);
+        let shutdown = CancellationToken::new();
+        let hub = Hub::new(log.clone(), 64, shutdown.clone());
+        let stream = open(hub, log, request(None), TIMING, shutdown.clone())
+            .await
+            .unwrap();
+        shutdown.cancel();
+        let frames = collect(stream, |_| false).await;
+        assert_eq!(frames.last().unwrap().1, "beacon.shutdown");
     }
 }

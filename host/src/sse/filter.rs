@@ -41,7 +41,11 @@ impl Filter {
     /// Parses the comma-separated `types` and `subjects` query values.
     /// Types: `order.created`, `order.*` (any type starting `order.`), `*`.
     /// Subjects: `order/IE-1`, `order/*` (any subject starting `order/`), `*`.
-    pub fn parse(types: Option<&str>, subjects: Option<&str>, user: &str) -> Result<Filter, String> {
+    pub fn parse(
+        types: Option<&str>,
+        subjects: Option<&str>,
+        user: &str,
+    ) -> Result<Filter, String> {
         Ok(Filter {
             types: parse_list("types", types, |p| {
                 if let Some(prefix) = p.strip_suffix(".*") {
@@ -81,12 +85,17 @@ impl Filter {
                 .subject
                 .as_deref()
                 .is_some_and(|s| self.subjects.iter().any(|p| p.matches(s)));
-        let audience_ok = meta.audience.is_empty() || meta.audience.iter().any(|u| **u == *self.user);
+        let audience_ok =
+            meta.audience.is_empty() || meta.audience.iter().any(|u| **u == *self.user);
         type_ok && subject_ok && audience_ok
     }
 }
 
-fn parse_list(name: &str, value: Option<&str>, parse: impl Fn(&str) -> Option<Pattern>) -> Result<Vec<Pattern>, String> {
+fn parse_list(
+    name: &str,
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<Pattern>,
+) -> Result<Vec<Pattern>, String> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -96,8 +105,13 @@ fn parse_list(name: &str, value: Option<&str>, parse: impl Fn(&str) -> Option<Pa
         if patterns.len() == MAX_PATTERNS {
             return Err(format!("at most {MAX_PATTERNS} patterns in `{name}`"));
         }
-        let pattern = if raw == "*" { Some(Pattern::Any) } else { parse(raw) };
-        patterns.push(pattern.ok_or_else(|| format!("`{raw}` is not a valid pattern in `{name}`"))?);
+        let pattern = if raw == "*" {
+            Some(Pattern::Any)
+        } else {
+            parse(raw)
+        };
+        patterns
+            .push(pattern.ok_or_else(|| format!("`{raw}` is not a valid pattern in `{name}`"))?);
     }
     Ok(patterns)
 }
@@ -123,7 +137,11 @@ mod tests {
         assert!(!f.matches(&meta("payment.failed", None, &[])));
         assert!(!f.matches(&meta("orders.created", None, &[])));
         assert!(!f.matches(&meta("order", None, &[])));
-        assert!(Filter::parse(Some("*"), None, "1").unwrap().matches(&meta("x", None, &[])));
+        assert!(
+            Filter::parse(Some("*"), None, "1")
+                .unwrap()
+                .matches(&meta("x", None, &[]))
+        );
     }
 
     #[test]
@@ -146,10 +164,16 @@ mod tests {
 
     #[test]
     fn token_allow_lists_narrow_and_cannot_be_widened() {
-        let f = Filter::parse(Some("*"), None, "1").unwrap().restrict_types("order.*").unwrap();
+        let f = Filter::parse(Some("*"), None, "1")
+            .unwrap()
+            .restrict_types("order.*")
+            .unwrap();
         assert!(f.matches(&meta("order.created", None, &[])));
         assert!(!f.matches(&meta("payment.failed", None, &[])));
-        let none = Filter::parse(None, None, "1").unwrap().restrict_types("").unwrap();
+        let none = Filter::parse(None, None, "1")
+            .unwrap()
+            .restrict_types("")
+            .unwrap();
         assert!(!none.matches(&meta("order.created", None, &[])));
     }
 

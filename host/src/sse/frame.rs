@@ -36,7 +36,8 @@ pub fn event_frame(position: &Position, event: &StoredEvent) -> Option<Bytes> {
     }
     let id = position.to_string();
     let rest = &envelope[1..];
-    let mut out = BytesMut::with_capacity(envelope.len() + 2 * id.len() + event.meta.kind.len() + 40);
+    let mut out =
+        BytesMut::with_capacity(envelope.len() + 2 * id.len() + event.meta.kind.len() + 40);
     out.put_slice(b"id: ");
     out.put_slice(id.as_bytes());
     out.put_slice(b"\nevent: ");
@@ -76,7 +77,11 @@ mod tests {
     fn stored(kind: &str, envelope: &str) -> StoredEvent {
         StoredEvent {
             offset: Offset::new(5, 1),
-            meta: EventMeta { kind: kind.into(), subject: None, audience: vec![] },
+            meta: EventMeta {
+                kind: kind.into(),
+                subject: None,
+                audience: vec![],
+            },
             envelope: envelope.into(),
         }
     }
@@ -87,7 +92,14 @@ mod tests {
 
     #[test]
     fn event_frames_put_the_id_in_the_envelope() {
-        let f = event_frame(&pos(), &stored("order.created", r#"{"type":"order.created","data":{"a":"x\ny"}}"#)).unwrap();
+        let f = event_frame(
+            &pos(),
+            &stored(
+                "order.created",
+                r#"{"type":"order.created","data":{"a":"x\ny"}}"#,
+            ),
+        )
+        .unwrap();
         assert_eq!(
             &f[..],
             b"id: abc_5-1\nevent: order.created\ndata: {\"id\":\"abc_5-1\",\"type\":\"order.created\",\"data\":{\"a\":\"x\\ny\"}}\n\n"
@@ -107,7 +119,13 @@ mod tests {
     #[test]
     fn control_frames_have_no_id() {
         let f = control("beacon.gap", &serde_json::json!({"reason": "epoch\nx"}));
-        assert_eq!(&f[..], b"event: beacon.gap\ndata: {\"reason\":\"epoch\\nx\"}\n\n");
-        assert_eq!(&preamble(Duration::from_secs(2))[..], b": beacon\n\nretry: 2000\n\n");
+        assert_eq!(
+            &f[..],
+            b"event: beacon.gap\ndata: {\"reason\":\"epoch\\nx\"}\n\n"
+        );
+        assert_eq!(
+            &preamble(Duration::from_secs(2))[..],
+            b": beacon\n\nretry: 2000\n\n"
+        );
     }
 }

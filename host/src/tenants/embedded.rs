@@ -45,9 +45,12 @@ impl TenantStore for EmbeddedTenants {
             if tenants.get(tenant.id.as_str()).map_err(backend)?.is_some() {
                 return Err(StoreError::Exists(tenant.id.clone()));
             }
-            tenants.insert(tenant.id.as_str(), json.as_slice()).map_err(backend)?;
+            tenants
+                .insert(tenant.id.as_str(), json.as_slice())
+                .map_err(backend)?;
             let mut keys = tx.open_table(API_KEYS).map_err(backend)?;
-            keys.insert(tenant.api_key_hash.as_str(), tenant.id.as_str()).map_err(backend)?;
+            keys.insert(tenant.api_key_hash.as_str(), tenant.id.as_str())
+                .map_err(backend)?;
         }
         tx.commit().map_err(backend)
     }

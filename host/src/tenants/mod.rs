@@ -86,9 +86,18 @@ pub(crate) mod conformance {
         assert!(matches!(store.create(&a).await, Err(StoreError::Exists(_))));
         assert_eq!(store.get(&a.id).await.unwrap(), Some(a.clone()));
         assert_eq!(store.get(&format!("{prefix}zz")).await.unwrap(), None);
-        assert_eq!(store.by_key_hash(&b.api_key_hash).await.unwrap(), Some(b.clone()));
+        assert_eq!(
+            store.by_key_hash(&b.api_key_hash).await.unwrap(),
+            Some(b.clone())
+        );
         assert_eq!(store.by_key_hash("nope").await.unwrap(), None);
-        let ids: Vec<_> = store.list().await.unwrap().into_iter().map(|t| t.id).collect();
+        let ids: Vec<_> = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
         assert!(ids.contains(&a.id) && ids.contains(&b.id));
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
@@ -98,7 +107,16 @@ pub(crate) mod conformance {
         for ok in ["acme", "a", "a-1", "0day", &"x".repeat(63)] {
             assert!(valid_tenant_id(ok), "{ok}");
         }
-        for bad in ["", "-a", "Acme", "a_b", "a b", "a/b", "a\n", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "Acme",
+            "a_b",
+            "a b",
+            "a/b",
+            "a\n",
+            &"x".repeat(64),
+        ] {
             assert!(!valid_tenant_id(bad), "{bad:?}");
         }
     }

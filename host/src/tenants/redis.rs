@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use ::redis::AsyncCommands;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use super::{StoreError, Tenant, TenantStore};
@@ -27,7 +27,8 @@ pub struct RedisTenants {
 
 impl RedisTenants {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url).map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
+        let client = ::redis::Client::open(url)
+            .map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
         Ok(RedisTenants {
             client,
             manager: Mutex::new(None),
@@ -62,8 +63,11 @@ fn unavailable(e: ::redis::RedisError) -> StoreError {
 }
 
 fn parse(json: Option<String>) -> Result<Option<Tenant>, StoreError> {
-    json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::Backend(format!("corrupt tenant record: {e}"))))
-        .transpose()
+    json.map(|j| {
+        serde_json::from_str(&j)
+            .map_err(|e| StoreError::Backend(format!("corrupt tenant record: {e}")))
+    })
+    .transpose()
 }
 
 #[async_trait]
@@ -71,7 +75,10 @@ impl TenantStore for RedisTenants {
     async fn create(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let json = serde_json::to_string(tenant).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut conn = self.conn().await?;
-        let created: bool = conn.hset_nx(&self.tenants_key, &tenant.id, json).await.map_err(unavailable)?;
+        let created: bool = conn
+            .hset_nx(&self.tenants_key, &tenant.id, json)
+            .await
+            .map_err(unavailable)?;
         if !created {
             return Err(StoreError::Exists(tenant.id.clone()));
         }
@@ -83,12 +90,22 @@ impl TenantStore for RedisTenants {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        let json: Option<String> = self.conn().await?.hget(&self.tenants_key, id).await.map_err(unavailable)?;
+        let json: Option<String> = self
+            .conn()
+            .await?
+            .hget(&self.tenants_key, id)
+            .await
+            .map_err(unavailable)?;
         parse(json)
     }
 
     async fn by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError> {
-        let id: Option<String> = self.conn().await?.hget(&self.keys_key, hash).await.map_err(unavailable)?;
+        let id: Option<String> = self
+            .conn()
+            .await?
+            .hget(&self.keys_key, hash)
+            .await
+            .map_err(unavailable)?;
         match id {
             Some(id) => self.get(&id).await,
             None => Ok(None),
@@ -96,7 +113,12 @@ impl TenantStore for RedisTenants {
     }
 
     async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
-        let all: Vec<String> = self.conn().await?.hvals(&self.tenants_key).await.map_err(unavailable)?;
+        let all: Vec<String> = self
+            .conn()
+            .await?
+            .hvals(&self.tenants_key)
+            .await
+            .map_err(unavailable)?;
         let mut tenants = Vec::with_capacity(all.len());
         for json in all {
             tenants.extend(parse(Some(json))?);

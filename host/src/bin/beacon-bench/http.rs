@@ -72,7 +72,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>> {
     if status == 204 || status == 304 || (100..200).contains(&status) {
         body = BodyKind::Length(0);
     }
-    Ok(Some((Head { status, body, close }, end + 4)))
+    Ok(Some((
+        Head {
+            status,
+            body,
+            close,
+        },
+        end + 4,
+    )))
 }
 
 /// A response with its whole body.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::api;
-use crate::procs::tcp_kernel_mem_kib;
+use crate::procs::{listen_overflows, tcp_kernel_mem_kib};
 use crate::report::{Report, int, latency_cell, latency_json};
 use crate::setup::Target;
 use crate::sse::open_many;
@@ -33,7 +33,15 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
     let before = target.sample()?;
     let tcp_before = tcp_kernel_mem_kib();
 
-    let opened = open_many(addr, measured_paths, opts.open_concurrency, opts.open_timeout()).await;
+    let overflows_before = listen_overflows();
+    let opened = open_many(
+        addr,
+        measured_paths,
+        opts.open_concurrency,
+        opts.open_timeout(),
+    )
+    .await;
+    let overflows = listen_overflows().saturating_sub(overflows_before);
     let open_done = target.sample()?;
     tokio::time::sleep(SETTLE.max(opts.idle_hold)).await;
     let after = target.sample()?;
@@ -41,13 +49,21 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
     target.check_alive()?;
 
     let mut conns = opened.conns;
-    let still_open = conns.iter_mut().map(|c| c.is_open_now()).filter(|open| *open).count();
+    let still_open = conns
+        .iter_mut()
+        .map(|c| c.is_open_now())
+        .filter(|open| *open)
+        .count();
     let ok = conns.len() as u64;
 
     let mut r = Report::new(
         "idle",
         backend.name(),
-        format!("idle · {} · {} SSE connections", backend.name(), int(n as u64)),
+        format!(
+            "idle · {} · {} SSE connections",
+            backend.name(),
+            int(n as u64)
+        ),
     );
     r.row(
         "connections opened",
@@ -68,7 +84,14 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
             opts.open_concurrency
         ),
     );
-    r.row("open latency p50/p90/p99/max", latency_cell(&opened.latency));
+    r.row(
+        "open latency p50/p90/p99/max",
+        latency_cell(&opened.latency),
+    );
+    r.row(
+        "listen queue overflows",
+        format!("{overflows} (machine-wide; each is a 1 s SYN retry)"),
+    );
     let per_conn = |a: u64, b: u64| {
         if ok == 0 {
             0.0
@@ -100,10 +123,7 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
         "server threads",
         format!("{} → {}", before.server.threads, after.server.threads),
     );
-    r.row(
-        "CPU while opening",
-        before.cpu_between(&open_done).cell(),
-    );
+    r.row("CPU while opening", before.cpu_between(&open_done).cell());
     if let Some(redis) = after.redis {
         r.row(
             "redis-server VmRSS",
@@ -111,7 +131,10 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
         );
     }
     if let Some(e) = &opened.first_error {
-        r.warn(format!("{} streams failed to open; first error: {e}", opened.failures));
+        r.warn(format!(
+            "{} streams failed to open; first error: {e}",
+            opened.failures
+        ));
     }
     if still_open < conns.len() {
         r.warn(format!(
@@ -126,6 +149,7 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
     r.set("still_open", still_open as u64);
     r.set("open_s", (secs * 1000.0).round() / 1000.0);
     r.set("open_latency_ms", latency_json(&opened.latency));
+    r.set("listen_overflows", overflows);
     r.set("rss_before_kib", before.server.rss_kib);
     r.set("rss_after_kib", after.server.rss_kib);
     r.set("rss_per_conn_kib", (rss_per * 10.0).round() / 10.0);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use tokio_util::sync::CancellationToken;
 
+use crate::procs::listen_overflows;
 use crate::publisher::{self, PublishCtx, Schedule};
 use crate::report::{Report, int, latency_cell, latency_json, new_latency_histogram, rate};
 use crate::setup::Target;
@@ -47,7 +48,9 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
     let addr = target.addr();
     let tokens = api::mint_tokens(addr, &target.api_key, s).await?;
     let paths = tokens.iter().map(|t| api::stream_path(t)).collect();
+    let overflows_before = listen_overflows();
     let opened = open_many(addr, paths, opts.open_concurrency, opts.open_timeout()).await;
+    let overflows = listen_overflows().saturating_sub(overflows_before);
     if opened.conns.is_empty() {
         bail!(
             "no stream opened: {}",
@@ -81,7 +84,7 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
         pub_tasks.push(match mode {
             Mode::Paced { rate, batch } => {
                 let batch = batch.max(1);
-                let total = rate * duration.as_secs_f64().round() as u64;
+                let total = (rate as f64 * duration.as_secs_f64()).round() as u64;
                 let schedule = Schedule {
                     start,
                     interval: Duration::from_secs_f64(batch as f64 / rate.max(1) as f64),
@@ -119,7 +122,10 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drained_at = Instant::now();
-    let drain_ms = drained_at.saturating_duration_since(publish_end).as_secs_f64() * 1000.0;
+    let drain_ms = drained_at
+        .saturating_duration_since(publish_end)
+        .as_secs_f64()
+        * 1000.0;
     let drain_timed_out = !all_in();
     let after = target.sample()?;
     stop.cancel();
@@ -180,10 +186,11 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
     r.row(
         "subscribers",
         format!(
-            "{} opened in {:.2} s ({} failed)",
+            "{} opened in {:.2} s ({} failed, {} listen queue overflows)",
             int(subs as u64),
             opened.elapsed.as_secs_f64(),
-            opened.failures
+            opened.failures,
+            overflows
         ),
     );
     r.row(
@@ -220,10 +227,7 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
             int(cut_off_missing)
         ),
     );
-    r.row(
-        "publish→deliver p50/p90/p99/max",
-        latency_cell(&latency),
-    );
+    r.row("publish→deliver p50/p90/p99/max", latency_cell(&latency));
     r.row(
         "deliveries/s",
         format!(
@@ -272,16 +276,16 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
         ));
     }
     if missing_ts > 0 {
-        r.warn(format!("{missing_ts} events carried no {} timestamp", crate::sse::TS_KEY));
+        r.warn(format!(
+            "{missing_ts} events carried no {} timestamp",
+            crate::sse::TS_KEY
+        ));
     }
     if !controls.is_empty() {
         r.warn(format!("control events seen: {}", controls.join("; ")));
     }
     if drain_timed_out {
-        r.warn(format!(
-            "drain timed out after {:?}",
-            opts.drain_timeout()
-        ));
+        r.warn(format!("drain timed out after {:?}", opts.drain_timeout()));
     }
     if let Err(e) = alive {
         r.warn(format!("{e:#}"));
@@ -302,7 +306,10 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
     r.set("published", expected);
     r.set("publish_errors", published.errors);
     r.set("publish_s", round3(publish_secs));
-    r.set("publish_rate", round1(expected as f64 / publish_secs.max(1e-9)));
+    r.set(
+        "publish_rate",
+        round1(expected as f64 / publish_secs.max(1e-9)),
+    );
     r.set("publish_ack_ms", latency_json(&published.ack_latency));
     r.set("deliveries_expected", expected_total);
     r.set("deliveries_received", received);
@@ -311,7 +318,10 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
     r.set("cut_off_missing", cut_off_missing);
     r.set("extra", extra);
     r.set("latency_ms", latency_json(&latency));
-    r.set("deliveries_per_s", round1(received as f64 / window.max(1e-9)));
+    r.set(
+        "deliveries_per_s",
+        round1(received as f64 / window.max(1e-9)),
+    );
     r.set("drain_ms", round1(drain_ms));
     r.set("cpu", cpu.json());
     r.set("server_rss_kib", after.server.rss_kib);

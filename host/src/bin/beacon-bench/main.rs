@@ -107,7 +107,7 @@ pub struct Opts {
     /// The redis-server binary.
     #[arg(long, default_value = "/usr/bin/redis-server")]
     redis_server: PathBuf,
-    /// Log filter passed to the server as RUST_LOG (its log goes to a scratch file).
+    /// Log filter passed to the server as BEACON_LOG (its log goes to a scratch file).
     #[arg(long, default_value = "warn")]
     server_log: String,
 
@@ -117,8 +117,9 @@ pub struct Opts {
     /// idle: seconds to hold the streams open before reading memory.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     idle_hold: Duration,
-    /// Stream handshakes in flight at once.
-    #[arg(long, default_value_t = 200)]
+    /// Stream handshakes in flight at once (above the server's listen backlog,
+    /// SYNs are dropped and retried after 1 s).
+    #[arg(long, default_value_t = 100)]
     open_concurrency: usize,
     /// Time limit for opening one stream, in seconds.
     #[arg(long, default_value_t = 30)]

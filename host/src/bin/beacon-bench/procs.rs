@@ -111,10 +111,7 @@ impl Redis {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = proc.exited() {
-                bail!(
-                    "redis-server exited ({status}):\n{}",
-                    tail(&log_path, 20)
-                );
+                bail!("redis-server exited ({status}):\n{}", tail(&log_path, 20));
             }
             if redis_ping(addr).unwrap_or(false) {
                 break;
@@ -239,7 +236,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&data_dir)
             .env("BEACON_ADMIN_TOKEN", &admin_token)
-            .env("RUST_LOG", log_filter)
+            .env("BEACON_LOG", log_filter)
             .env_remove("BEACON_LISTEN")
             .env_remove("BEACON_DATA_DIR")
             .env_remove("BEACON_REDIS_URL")
@@ -311,4 +308,20 @@ impl Server {
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log_path, lines)
     }
+}
+
+/// Connection attempts dropped because a listen queue was full, machine-wide
+/// (`TcpExt: ListenOverflows`); each costs the client a 1 s SYN retransmit.
+pub fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }

@@ -248,9 +248,7 @@ fn parse_frame(frame: &[u8]) -> Result<Frame<'_>> {
 
 /// Finds `"bench_ts":<digits>` and parses the digits.
 fn extract_ts(data: &[u8]) -> Option<u64> {
-    let at = data
-        .windows(TS_NEEDLE.len())
-        .position(|w| w == TS_NEEDLE)?;
+    let at = data.windows(TS_NEEDLE.len()).position(|w| w == TS_NEEDLE)?;
     let mut value: u64 = 0;
     let mut digits = 0;
     for &b in data[at + TS_NEEDLE.len()..]
