@@ -14,6 +14,7 @@
 //! - [`event`]: the published event shape, its checks, the CloudEvents envelope.
 //! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
 //! - [`hub`]: per-tenant log tail, frames encoded once, broadcast to local subscribers.
+//! - [`schema`]: event contracts — JSON-Schema registry, compatibility rules, validation.
 //! - [`sse`]: SSE frames, subscriber filters, one subscriber's replay-then-live stream.
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod event;
 pub mod hub;
 pub mod log;
+pub mod schema;
 pub mod server;
 pub mod sse;
 pub mod state;

@@ -47,9 +47,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
+    let listener = bind(settings.listen).with_context(|| format!("binding {}", settings.listen))?;
     let shutdown = CancellationToken::new();
     let state = server::start(settings, shutdown.clone()).await?;
     let addr = listener.local_addr()?;
@@ -64,6 +62,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     server::serve(listener, state).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pending connections the kernel queues before `accept`: a reconnect
+/// storm after a node restart must not overflow it (the default is 128,
+/// and an overflow costs a client a one-second SYN retry).
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn wait_for_signal() {

@@ -224,7 +224,7 @@ async fn event_key_deduplicates_across_requests() {
 }
 
 #[tokio::test]
-async fn control_events_carry_no_id_and_heartbeats_are_comments() {
+async fn only_connected_carries_an_id_and_heartbeats_are_comments() {
     let server = Beacon::start().await;
     let acme = server.create_tenant("acme").await;
     let token = acme.token("u1").await;
@@ -232,23 +232,59 @@ async fn control_events_carry_no_id_and_heartbeats_are_comments() {
     sub.expect_connected().await;
     let id = acme.publish(ev("a.b", json!(1))).await;
     sub.expect_ids(std::slice::from_ref(&id)).await;
-    sub.assert_quiet(Duration::from_millis(2500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let heartbeat_after_event = |raw: &str| {
+        raw.replace("\r\n", "\n")
+            .split_once(&format!("id: {id}"))
+            .is_some_and(|(_, rest)| rest.lines().any(|l| l.starts_with(':')))
+    };
+    while !heartbeat_after_event(&sub.raw()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no heartbeat comment within 10 s with --heartbeat 1s: {:?}",
+            sub.raw()
+        );
+        sub.assert_quiet(Duration::from_millis(200)).await;
+    }
 
+    // `beacon.connected` marks where the stream starts (here: the empty
+    // stream's origin, before the event); other control events carry no id.
     let raw = sub.raw().replace("\r\n", "\n");
+    let epoch = id.split('_').next().unwrap();
     for block in raw.split("\n\n") {
-        if block.lines().any(|l| l.starts_with("event: beacon.")) {
+        let ids: Vec<_> = block.lines().filter(|l| l.starts_with("id:")).collect();
+        if block.lines().any(|l| l == "event: beacon.connected") {
+            assert_eq!(ids, [format!("id: {epoch}_0-0")], "connected: {block:?}");
+        } else if block.lines().any(|l| l.starts_with("event: beacon.")) {
             assert!(
-                !block.lines().any(|l| l.starts_with("id:")),
+                ids.is_empty(),
                 "a control event carries an id: line: {block:?}"
             );
         }
     }
-    let after_event = raw.split_once(&format!("id: {id}")).map(|(_, rest)| rest);
-    let heartbeat_seen = after_event.is_some_and(|rest| rest.lines().any(|l| l.starts_with(':')));
-    assert!(
-        heartbeat_seen,
-        "no heartbeat comment within 2.5 s with --heartbeat 1s: {raw:?}"
-    );
+}
+
+#[tokio::test]
+async fn a_client_that_drops_before_its_first_event_resumes_from_connected() {
+    let server = Beacon::start().await;
+    let acme = server.create_tenant("acme").await;
+    let before = acme.publish(ev("a.b", json!(0))).await;
+    let token = acme.token("u1").await;
+    let mut sub = acme.stream(&token).connect().await;
+    sub.expect_connected().await;
+    let raw = sub.raw().replace("\r\n", "\n");
+    let start = raw
+        .split("\n\n")
+        .find(|b| b.lines().any(|l| l == "event: beacon.connected"))
+        .and_then(|b| b.lines().find_map(|l| l.strip_prefix("id: ")))
+        .expect("beacon.connected has an id")
+        .to_owned();
+    assert_eq!(start, before, "a live stream starts after the newest event");
+    drop(sub);
+    let missed = acme.publish(ev("a.b", json!(1))).await;
+    let mut again = acme.stream(&token).last_event_id(&start).connect().await;
+    assert_eq!(again.expect_connected().await["resume"], "exact");
+    again.expect_ids(std::slice::from_ref(&missed)).await;
 }
 
 #[tokio::test]

@@ -228,7 +228,7 @@ async fn a_redis_outage_is_survived_without_losing_acknowledged_events() {
 
     assert_eq!(
         outage_codes,
-        ["log_unavailable", "log_unavailable"],
-        "publishing while the log is down answers 503 log_unavailable"
+        ["unavailable", "unavailable"],
+        "publishing while Redis is down answers 503 unavailable"
     );
 }

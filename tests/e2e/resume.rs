@@ -207,6 +207,74 @@ async fn sigterm_closes_streams_with_shutdown_and_exits_cleanly() {
 }
 
 #[tokio::test]
+async fn sigterm_while_publishing_loses_no_acknowledged_event() {
+    let mut server = Beacon::start().await;
+    let acme = server.create_tenant("acme").await;
+    let first = acme.publish(ev("start", json!(-1))).await;
+
+    let (acked_tx, mut acked) = tokio::sync::watch::channel(0usize);
+    let publisher = {
+        let tenant = acme.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let mut attempts = 0usize;
+            loop {
+                attempts += 1;
+                let sent = tenant
+                    .events_request()
+                    .json(&ev("load", json!(attempts)))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                if response.status().as_u16() != 201 {
+                    break;
+                }
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                let id = body["id"].as_str().map(str::to_owned);
+                ids.push(id.unwrap_or_else(|| panic!("no id in {body}")));
+                acked_tx.send_replace(ids.len());
+            }
+            (ids, attempts)
+        })
+    };
+    acked
+        .wait_for(|n| *n >= 20)
+        .await
+        .expect("the publisher got 20 acknowledgements");
+    server.send_sigterm();
+    let status = server.wait_exit(Duration::from_secs(20)).await;
+    assert!(
+        status.success(),
+        "beacon exited with {status} after SIGTERM"
+    );
+    let (ids, attempts) = tokio::time::timeout(Duration::from_secs(60), publisher)
+        .await
+        .expect("the publisher stops once the server is gone")
+        .expect("publisher task");
+    assert_eq!(attempts, ids.len() + 1, "one failed attempt ends the loop");
+
+    server.start_again().await;
+    let acme = acme.on(&server);
+    let token = acme.token("u1").await;
+    let mut sub = acme.stream(&token).last_event_id(&first).connect().await;
+    assert_eq!(sub.expect_connected().await["resume"], "exact");
+    sub.expect_ids(&ids).await;
+    let marker = acme.publish(ev("marker", json!(null))).await;
+    let next = sub.next().await;
+    if next.id != marker {
+        assert_eq!(
+            next.data["data"],
+            json!(attempts),
+            "only the unacknowledged last attempt may have been stored: {next:?}"
+        );
+        sub.expect_ids(&[marker]).await;
+    }
+}
+
+#[tokio::test]
 async fn resume_from_another_epoch_reports_a_gap_then_replays_the_stream() {
     let server = Beacon::start().await;
     let acme = server.create_tenant("acme").await;
@@ -388,6 +456,12 @@ async fn slow_consumer_is_cut_off_and_resumes_exactly_once() {
         );
     }
 
+    eprintln!(
+        "slow consumer: {} of {} events before the cut-off; overflow: {overflow:?}; end: {:?}",
+        received.len(),
+        ids.len(),
+        sub.ended()
+    );
     let rest = collect_with_reconnects(&acme, &token, last, &ids[received.len()..], 5).await;
     assert_eq!(rest, ids[received.len()..], "resumed events");
 }

@@ -28,8 +28,8 @@ fn redis_server_bin() -> PathBuf {
         }
     }
     panic!(
-        "redis-server not found (looked at $REDIS_SERVER, $PATH and /usr/bin): install it as the \
-         test command in tests/README.md does (`apt-get install -y redis-server`)"
+        "redis-server not found (looked at $REDIS_SERVER, $PATH and /usr/bin): `bash tests/run.sh` \
+         (see tests/README.md) installs it, or `apt-get install -y redis-server`"
     );
 }
 

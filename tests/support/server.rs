@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -32,30 +33,64 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// The `beacon` executable: `$BEACON_BIN`, or `beacon` next to the `deps/`
-/// directory holding this test executable (`<target>/<profile>/beacon`).
+/// The `beacon` executable: `$BEACON_BIN` if set; otherwise `beacon` in the
+/// profile directory holding this test executable (`<target>/<profile>/deps/..`),
+/// brought up to date first with `cargo build -p beacon` when the tests run
+/// under cargo (set `BEACON_E2E_NO_BUILD=1` to skip that).
 pub fn beacon_bin() -> PathBuf {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BIN.get_or_init(locate_beacon) {
+        Ok(path) => path.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn locate_beacon() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("BEACON_BIN") {
         let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "BEACON_BIN={} is not a file",
-            path.display()
-        );
-        return path;
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("BEACON_BIN={} is not a file", path.display()))
+        };
     }
-    let exe = std::env::current_exe().expect("path of the test executable");
+    let exe = std::env::current_exe().map_err(|e| format!("path of the test executable: {e}"))?;
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("the test executable lives in <target>/<profile>/deps/");
+        .ok_or("the test executable does not live in <target>/<profile>/deps/")?;
     let bin = profile_dir.join(format!("beacon{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} not found: build the server first (`cargo build -p beacon`) or set BEACON_BIN",
-        bin.display()
-    );
-    bin
+    let skip_build = std::env::var_os("BEACON_E2E_NO_BUILD").is_some_and(|v| v != "0");
+    if let (Some(cargo), false) = (std::env::var_os("CARGO"), skip_build) {
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "beacon", "--bin", "beacon"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(target_dir) = profile_dir.parent() {
+            build.arg("--target-dir").arg(target_dir);
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let output = build
+            .output()
+            .map_err(|e| format!("cannot run cargo build -p beacon: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cargo build -p beacon failed ({}):\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: build the server first (`cargo build -p beacon`) or set BEACON_BIN",
+            bin.display()
+        ))
+    }
 }
 
 /// An HTTP client for talking to test servers. Connections are not pooled, so

@@ -69,6 +69,26 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A JSON body axum could not take: too large (413), not JSON (415), or
+/// not the expected shape (400, with serde's explanation).
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                e.body_text(),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send `Content-Type: application/json`",
+            ),
+            _ => ApiError::bad_request("invalid_request", e.body_text()),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
@@ -82,7 +102,7 @@ impl From<LogError> for ApiError {
                 tracing::warn!(%detail, "event log unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "log_unavailable",
+                    "unavailable",
                     "the event log is unavailable; retry later",
                 )
             }
@@ -110,7 +130,7 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(%detail, "tenant store unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
+                    "unavailable",
                     "the tenant store is unavailable; retry later",
                 )
             }

@@ -51,14 +51,19 @@ pub async fn publish(
         Value::Array(items) => (items, false),
         item @ Value::Object(_) => (vec![item], true),
         _ => {
+            let problem =
+                FieldError::new("", "expected an event object or an array of event objects");
             return Err(ApiError::bad_request(
                 "invalid_event",
                 "the body must be an event object or an array of them",
-            ));
+            )
+            .with_details(vec![problem]));
         }
     };
     if items.is_empty() {
-        return Err(ApiError::bad_request("invalid_event", "the batch is empty"));
+        let problem = FieldError::new("", "a batch needs at least one event");
+        return Err(ApiError::bad_request("invalid_event", "the batch is empty")
+            .with_details(vec![problem]));
     }
     if items.len() > state.settings.max_batch {
         return Err(ApiError::new(

@@ -51,8 +51,7 @@ pub async fn create(
     body: Result<Json<CreateTenant>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
     auth::admin(&state, &headers)?;
-    let Json(body) =
-        body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+    let Json(body) = body?;
     if !valid_tenant_id(&body.id) {
         return Err(ApiError::bad_request(
             "invalid_tenant_id",

@@ -40,8 +40,7 @@ pub async fn mint(
     body: Result<Json<MintToken>, JsonRejection>,
 ) -> Result<Json<Minted>, ApiError> {
     let tenant = auth::tenant(&state, &headers).await?;
-    let Json(body) =
-        body.map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))?;
+    let Json(body) = body?;
     if body.sub.is_empty()
         || body.sub.len() > MAX_USER_ID_LEN
         || !body.sub.bytes().all(|b| b.is_ascii_graphic())

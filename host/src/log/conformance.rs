@@ -78,6 +78,13 @@ async fn read_is_exclusive_and_limited(o: &impl Opener) {
     assert_eq!(got, want);
     let end = log.read(&t, batch.appended[9].offset, 4).await.unwrap();
     assert!(end.events.is_empty());
+    // `read(MAX, 0)` is how callers learn the head and epoch cheaply.
+    let info = log.read(&t, Offset::MAX, 0).await.unwrap();
+    assert!(info.events.is_empty());
+    assert_eq!(info.head, batch.appended[9].offset);
+    assert_eq!(info.epoch, batch.epoch);
+    let none = log.read(&t, batch.appended[4].offset, 0).await.unwrap();
+    assert!(none.events.is_empty(), "a limit of 0 reads nothing");
     let empty = log.read(&unique("never"), Offset::ZERO, 10).await.unwrap();
     assert!(empty.events.is_empty());
     assert_eq!(empty.head, Offset::ZERO);

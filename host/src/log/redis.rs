@@ -41,8 +41,9 @@
 //! ([`ConnectionManager`]), which reconnects with exponential backoff after
 //! the connection is lost. It is opened lazily: a node starts while Redis
 //! is down and every call fails with [`LogError::Unavailable`] until Redis
-//! is back. Every call is bounded by [`CALL_TIMEOUT`], so a hung Redis gives
-//! an error, not a stuck request. When a call times out its effect is
+//! is back. Every call is bounded, by [`CALL_TIMEOUT`] or, for a tail, by
+//! its wait plus [`TAIL_GRACE`], so a hung Redis gives an error, not a
+//! stuck request. When a call times out its effect is
 //! unknown (an append may have been stored): callers retry with a dedup key.
 //!
 //! A tail blocks in `XREAD BLOCK` on a connection of its own, one per
@@ -83,7 +84,7 @@ const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// How much longer than its `BLOCK` time a tail waits for Redis to answer
 /// before it gives the connection up.
-const TAIL_GRACE: Duration = Duration::from_secs(2);
+pub const TAIL_GRACE: Duration = Duration::from_secs(2);
 /// A tenant's tail connection unused for this long is closed.
 const TAIL_IDLE: Duration = Duration::from_secs(120);
 /// After a failed tail connection attempt, the tail waits (within its own
@@ -112,6 +113,7 @@ local function trim_count(stream, trimmed, max)
     left = left - #chunk
     start = '(' .. last
   end
+  if not last then return 0 end
   redis.call('XTRIM', stream, 'MAXLEN', max)
   redis.call('SET', trimmed, last)
   return excess
@@ -535,7 +537,7 @@ impl EventLog for RedisLog {
         limit: usize,
         wait: Duration,
     ) -> Result<ReadBatch, LogError> {
-        let block_ms = wait.as_millis().min(u64::MAX as u128) as usize;
+        let block_ms = usize::try_from(wait.as_millis()).unwrap_or(usize::MAX);
         // `BLOCK 0` would wait forever.
         if block_ms == 0 || limit == 0 {
             return self.read(tenant, after, limit).await;

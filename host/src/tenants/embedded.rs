@@ -72,6 +72,10 @@ impl TenantStore for EmbeddedTenants {
         }
     }
 
+    async fn health(&self) -> Result<(), StoreError> {
+        self.db.begin_read().map(drop).map_err(backend)
+    }
+
     async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let table = tx.open_table(TENANTS).map_err(backend)?;

@@ -50,6 +50,8 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError>;
     /// Every tenant, ordered by id.
     async fn list(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Checks that the store answers.
+    async fn health(&self) -> Result<(), StoreError>;
 }
 
 pub type SharedTenants = Arc<dyn TenantStore>;

@@ -112,6 +112,14 @@ impl TenantStore for RedisTenants {
         }
     }
 
+    async fn health(&self) -> Result<(), StoreError> {
+        let () = ::redis::cmd("PING")
+            .query_async(&mut self.conn().await?)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
         let all: Vec<String> = self
             .conn()
@@ -125,5 +133,41 @@ impl TenantStore for RedisTenants {
         }
         tenants.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(tenants)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::RedisServer;
+
+    #[tokio::test]
+    async fn conformance() {
+        let redis = RedisServer::start();
+        let store = RedisTenants::new(&redis.url(), "tenants-test").unwrap();
+        super::super::conformance::run_all(&store, "").await;
+    }
+
+    #[tokio::test]
+    async fn two_nodes_see_the_same_tenants_and_a_down_redis_is_unavailable() {
+        let mut redis = RedisServer::start();
+        let a = RedisTenants::new(&redis.url(), "shared").unwrap();
+        let b = RedisTenants::new(&redis.url(), "shared").unwrap();
+        let t = super::super::conformance::tenant("acme");
+        a.create(&t).await.unwrap();
+        assert_eq!(b.get("acme").await.unwrap(), Some(t.clone()));
+        assert!(matches!(b.create(&t).await, Err(StoreError::Exists(_))));
+        redis.stop();
+        let down = RedisTenants::new(&redis.url(), "shared").unwrap();
+        assert!(matches!(
+            down.get("acme").await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(matches!(
+            a.get("acme").await,
+            Err(StoreError::Unavailable(_))
+        ));
+        redis.start_again();
+        assert_eq!(down.get("acme").await.unwrap(), Some(t));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 
 use crate::api;
-use crate::procs::{listen_overflows, tcp_kernel_mem_kib};
+use crate::procs::listen_overflows;
 use crate::report::{Report, int, latency_cell, latency_json};
 use crate::setup::Target;
 use crate::sse::open_many;
@@ -31,7 +31,6 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
     }
     tokio::time::sleep(SETTLE).await;
     let before = target.sample()?;
-    let tcp_before = tcp_kernel_mem_kib();
 
     let overflows_before = listen_overflows();
     let opened = open_many(
@@ -45,7 +44,6 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
     let open_done = target.sample()?;
     tokio::time::sleep(SETTLE.max(opts.idle_hold)).await;
     let after = target.sample()?;
-    let tcp_after = tcp_kernel_mem_kib();
     target.check_alive()?;
 
     let mut conns = opened.conns;
@@ -114,11 +112,6 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
         "server RSS per idle connection",
         format!("{rss_per:.1} KiB (anonymous {anon_per:.1} KiB)"),
     );
-    let tcp_per = per_conn(tcp_before, tcp_after);
-    r.row(
-        "kernel TCP buffers per connection",
-        format!("{tcp_per:.1} KiB (both ends, not in RSS)"),
-    );
     r.row(
         "server threads",
         format!("{} → {}", before.server.threads, after.server.threads),
@@ -154,7 +147,6 @@ pub async fn run(opts: &Opts, backend: Backend) -> Result<Report> {
     r.set("rss_after_kib", after.server.rss_kib);
     r.set("rss_per_conn_kib", (rss_per * 10.0).round() / 10.0);
     r.set("rss_anon_per_conn_kib", (anon_per * 10.0).round() / 10.0);
-    r.set("kernel_tcp_per_conn_kib", (tcp_per * 10.0).round() / 10.0);
     r.set("server_threads", after.server.threads);
     drop(conns);
     Ok(r)

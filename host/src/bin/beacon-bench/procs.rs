@@ -195,23 +195,6 @@ fn cpu_seconds(stat_path: &str) -> Result<f64> {
     Ok((ticks(11) + ticks(12)) / USER_HZ)
 }
 
-/// Kernel memory used by TCP socket buffers, all sockets on the machine (KiB).
-pub fn tcp_kernel_mem_kib() -> u64 {
-    let text = std::fs::read_to_string("/proc/net/sockstat").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix("TCP:"))
-        .and_then(|rest| {
-            let parts: Vec<&str> = rest.split_whitespace().collect();
-            parts
-                .iter()
-                .position(|p| *p == "mem")
-                .and_then(|i| parts.get(i + 1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|pages| pages * 4)
-        .unwrap_or(0)
-}
-
 /// A running `beacon serve` on a loopback port with a scratch data directory.
 pub struct Server {
     // Field order: the process dies before its directory is removed.

@@ -3,9 +3,11 @@
 //! `event:` name and the publish timestamp inside `data:`).
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use memchr::memmem;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -176,7 +178,7 @@ impl SseConn {
         let mut start = 0;
         let mut pos = self.scanned;
         loop {
-            let Some(offset) = self.body[pos..].iter().position(|&b| b == b'\n') else {
+            let Some(offset) = memchr::memchr(b'\n', &self.body[pos..]) else {
                 pos = self.body.len();
                 break;
             };
@@ -211,12 +213,19 @@ fn parse_frame(frame: &[u8]) -> Result<Frame<'_>> {
     let mut event: Option<&[u8]> = None;
     let mut data: Option<&[u8]> = None;
     let mut has_fields = false;
-    for line in frame.split(|&b| b == b'\n') {
+    for line in memchr::memchr_iter(b'\n', frame)
+        .chain(std::iter::once(frame.len()))
+        .scan(0, |start, end| {
+            let line = &frame[*start..end];
+            *start = end + 1;
+            Some(line)
+        })
+    {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || line[0] == b':' {
             continue;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -248,7 +257,9 @@ fn parse_frame(frame: &[u8]) -> Result<Frame<'_>> {
 
 /// Finds `"bench_ts":<digits>` and parses the digits.
 fn extract_ts(data: &[u8]) -> Option<u64> {
-    let at = data.windows(TS_NEEDLE.len()).position(|w| w == TS_NEEDLE)?;
+    static FINDER: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(TS_NEEDLE));
+    let at = FINDER.find(data)?;
     let mut value: u64 = 0;
     let mut digits = 0;
     for &b in data[at + TS_NEEDLE.len()..]

@@ -1,0 +1,227 @@
+//! Event contracts (admin): `/v1/schemas/...`.
+//!
+//! | method and path                                  | answer                                   |
+//! |--------------------------------------------------|------------------------------------------|
+//! | `POST /v1/schemas/{type}/versions` (a schema)    | 201 `{"type","version"}`; 409 + reasons  |
+//! | `GET /v1/schemas`                                | 200 `{"schemas":[summary...]}`           |
+//! | `GET /v1/schemas/{type}`                         | 200 `{"type","mode","versions":[...]}`   |
+//! | `GET /v1/schemas/{type}/versions/{n}`            | 200 the contract                         |
+//! | `PUT /v1/schemas/{type}/compatibility` `{"mode"}`| 200 `{"type","mode"}`                    |
+//! | `POST /v1/schemas/{type}/check` (a schema)       | 200 `{"compatible","messages"}`          |
+//! | `DELETE /v1/schemas/{type}/versions/{n}`         | 200: the version is **deprecated**       |
+//!
+//! Versions are immutable and never removed: `DELETE` deprecates (new
+//! events can no longer use the version; subscribers still get its view).
+//! Errors: 400 invalid type name or schema (details point into the
+//! schema), 404 unknown type or version, 409 incompatible (every reason,
+//! each with a JSON pointer), 422 a limit reached, 503 store unavailable.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ApiError, auth};
+use crate::schema::{CheckResult, Contract, Invalid, Mode, SchemaError, TypeInfo, TypeSummary};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+pub struct Registered {
+    #[serde(rename = "type")]
+    kind: String,
+    version: u32,
+}
+
+#[derive(Serialize)]
+pub struct SchemaList {
+    schemas: Vec<TypeSummary>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetMode {
+    mode: Mode,
+}
+
+#[derive(Serialize)]
+pub struct ModeSet {
+    #[serde(rename = "type")]
+    kind: String,
+    mode: Mode,
+}
+
+#[derive(Serialize)]
+pub struct Deprecated {
+    #[serde(rename = "type")]
+    kind: String,
+    version: u32,
+    deprecated: bool,
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(v)| v)
+        .map_err(|e| ApiError::new(e.status(), "invalid_request", e.body_text()))
+}
+
+/// `POST /v1/schemas/{type}/versions`
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    auth::admin(&state, &headers)?;
+    let schema = json_body(body)?;
+    let version = state.schemas.register(&kind, schema).await?;
+    Ok((StatusCode::CREATED, Json(Registered { kind, version })))
+}
+
+/// `GET /v1/schemas`
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<SchemaList>, ApiError> {
+    auth::admin(&state, &headers)?;
+    Ok(Json(SchemaList {
+        schemas: state.schemas.list(),
+    }))
+}
+
+/// `GET /v1/schemas/{type}`
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+) -> Result<Json<TypeInfo>, ApiError> {
+    auth::admin(&state, &headers)?;
+    state
+        .schemas
+        .get(&kind)
+        .map(Json)
+        .ok_or_else(|| SchemaError::UnknownType(kind).into())
+}
+
+/// `GET /v1/schemas/{type}/versions/{n}`
+pub async fn get_version(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((kind, version)): Path<(String, u32)>,
+) -> Result<Json<Contract>, ApiError> {
+    auth::admin(&state, &headers)?;
+    state
+        .schemas
+        .get_version(&kind, version)
+        .map(Json)
+        .ok_or_else(|| SchemaError::UnknownVersion { kind, version }.into())
+}
+
+/// `PUT /v1/schemas/{type}/compatibility`
+pub async fn set_mode(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    body: Result<Json<SetMode>, JsonRejection>,
+) -> Result<Json<ModeSet>, ApiError> {
+    auth::admin(&state, &headers)?;
+    let SetMode { mode } = json_body(body)?;
+    state.schemas.set_mode(&kind, mode).await?;
+    Ok(Json(ModeSet { kind, mode }))
+}
+
+/// `POST /v1/schemas/{type}/check`
+pub async fn check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<CheckResult>, ApiError> {
+    auth::admin(&state, &headers)?;
+    let schema = json_body(body)?;
+    Ok(Json(state.schemas.check(&kind, &schema).await?))
+}
+
+/// `DELETE /v1/schemas/{type}/versions/{n}`: deprecates the version.
+pub async fn deprecate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((kind, version)): Path<(String, u32)>,
+) -> Result<Json<Deprecated>, ApiError> {
+    auth::admin(&state, &headers)?;
+    state.schemas.deprecate(&kind, version).await?;
+    Ok(Json(Deprecated {
+        kind,
+        version,
+        deprecated: true,
+    }))
+}
+
+/// The answer to an event that fails its contract, for the publish path:
+/// 422 with every violation (`/data/total: ...`); unknown type, unknown or
+/// deprecated version are 422 too, with the field at fault as detail.
+/// `at` is the event's pointer in the request (`""`, or `/3` in a batch).
+pub fn invalid_event(invalid: &Invalid, at: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        invalid.code(),
+        invalid.message(),
+    )
+    .with_details(invalid.details(at))
+}
+
+impl From<SchemaError> for ApiError {
+    fn from(e: SchemaError) -> Self {
+        let message = e.to_string();
+        match e {
+            SchemaError::InvalidType(_) => ApiError::bad_request(
+                "invalid_type",
+                "an event type is 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit",
+            ),
+            SchemaError::InvalidSchema(details) => ApiError::bad_request(
+                "invalid_schema",
+                "the body is not an acceptable JSON Schema (draft 2020-12, local $refs only)",
+            )
+            .with_details(details),
+            SchemaError::Incompatible { mode, reasons } => ApiError::new(
+                StatusCode::CONFLICT,
+                "incompatible_schema",
+                format!(
+                    "the schema is not compatible with the existing versions under mode {mode} \
+                     ({} reason{}); POST .../check explains without storing, \
+                     PUT .../compatibility changes the mode",
+                    reasons.len(),
+                    if reasons.len() == 1 { "" } else { "s" }
+                ),
+            )
+            .with_details(reasons),
+            SchemaError::Limit(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", message)
+            }
+            SchemaError::UnknownType(_) | SchemaError::UnknownVersion { .. } => {
+                ApiError::not_found(message)
+            }
+            SchemaError::Conflict(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "concurrent_registration",
+                message,
+            ),
+            SchemaError::Unavailable(detail) => {
+                tracing::warn!(%detail, "contract store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the contract store is unavailable; retry later",
+                )
+            }
+            SchemaError::Backend(detail) => {
+                tracing::error!(%detail, "contract store failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+}

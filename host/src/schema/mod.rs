@@ -1,0 +1,145 @@
+//! Event contracts: a JSON-Schema (draft 2020-12) contract per event type,
+//! versioned, checked for compatibility, enforced at publish time.
+//!
+//! - [`store`]: the [`ContractStore`] trait (what a backend keeps) and its
+//!   shared behaviour suite; [`embedded`] (the redb file shared with the log)
+//!   and [`redis`] (shared by every node) implement it.
+//! - [`registry`]: the [`Registry`] a node holds — an immutable snapshot of
+//!   compiled validators swapped atomically, refreshed from the store.
+//! - [`compat`]: compatibility between two schemas (the rules table of
+//!   `docs/contracts.md`), and the modes that choose which checks apply.
+//! - [`validate`]: compiling a schema, validating event data, the outcome
+//!   of a failed validation ([`Invalid`]).
+//! - [`project`]: version views — an event valid under a newer, additive
+//!   version shown in the shape of an older one.
+//! - [`catalog`]: the built-in catalogue of contracts in `schemas/catalog/`.
+//! - [`bench`]: a micro-benchmark of the publish-time validation.
+//!
+//! # Bounds
+//!
+//! A schema is at most [`MAX_SCHEMA_BYTES`] of JSON, nested at most
+//! [`MAX_SCHEMA_DEPTH`] deep; a type has at most [`MAX_VERSIONS`] versions;
+//! a registry holds at most [`MAX_TYPES`] types. A failed validation reports
+//! at most [`MAX_VIOLATIONS`] violations. So a whole catalogue is bounded
+//! (in the worst case ~ 1000 × 100 × 64 KiB, in practice a few hundred KiB)
+//! and a node may hold it in memory and reload it whole on every change.
+
+pub mod bench;
+pub mod catalog;
+pub mod compat;
+pub mod embedded;
+pub mod project;
+pub mod redis;
+pub mod registry;
+pub mod store;
+pub mod subset;
+pub mod validate;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::FieldError;
+pub use compat::{CheckResult, Mode};
+pub use registry::{Registry, TypeInfo, TypeSummary};
+pub use store::{ContractStore, SharedContracts, StoredCatalogue};
+pub use validate::Invalid;
+
+/// Largest schema accepted, in bytes of compact JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// Deepest nesting of arrays/objects in a schema document; also bounds the
+/// recursion of the compatibility checker and of projection.
+pub const MAX_SCHEMA_DEPTH: usize = 32;
+/// Most versions one event type may have.
+pub const MAX_VERSIONS: u32 = 100;
+/// Most event types in one registry (the catalogue of the whole platform).
+pub const MAX_TYPES: usize = 1000;
+/// Most violations reported for one event; further ones are dropped.
+pub const MAX_VIOLATIONS: usize = 50;
+/// The `$schema` URI of draft 2020-12, the only draft accepted.
+pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// One version of one event type's contract. Versions are immutable: only
+/// `deprecated` may change after registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contract {
+    /// The event type, e.g. `order.created`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// 1, 2, … in registration order.
+    pub version: u32,
+    /// The JSON Schema (draft 2020-12) the event's `data` must match.
+    pub schema: Value,
+    /// A deprecated version is not used for new events (publishing against
+    /// it is rejected, and it is skipped when the publisher names no
+    /// version); subscribers may still ask for its view.
+    #[serde(default)]
+    pub deprecated: bool,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// Errors of the registry and its stores. A publish-time validation failure
+/// is not one of these: it is an expected outcome ([`Invalid`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The event type name is not a valid type (see [`crate::event::valid_type`]).
+    #[error("invalid event type {0:?}")]
+    InvalidType(String),
+    /// The document is not an acceptable draft 2020-12 schema; every problem
+    /// carries a JSON pointer into the document.
+    #[error("invalid JSON Schema: {}", summary(.0))]
+    InvalidSchema(Vec<FieldError>),
+    /// The schema is compatible with none of what the type's mode demands;
+    /// every reason carries a JSON pointer into the schemas compared.
+    #[error("incompatible with the existing versions ({mode}): {}", summary(.reasons))]
+    Incompatible {
+        mode: Mode,
+        reasons: Vec<FieldError>,
+    },
+    /// A bound was reached (versions per type, types, schema size).
+    #[error("limit reached: {0}")]
+    Limit(String),
+    #[error("no event type {0:?} is registered")]
+    UnknownType(String),
+    #[error("event type {kind:?} has no version {version}")]
+    UnknownVersion { kind: String, version: u32 },
+    /// Another node registered a version at the same moment, more often than
+    /// the registry retries; the caller may try again.
+    #[error("concurrent registration for {0:?}; retry")]
+    Conflict(String),
+    /// The backend cannot be reached now; callers may retry.
+    #[error("contract store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with something it should not have.
+    #[error("contract store failure: {0}")]
+    Backend(String),
+}
+
+fn summary(items: &[FieldError]) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&item.path);
+        out.push_str(": ");
+        out.push_str(&item.message);
+    }
+    out
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Unix seconds from the system clock.
+pub(crate) fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
