@@ -106,7 +106,7 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     let grace = state.settings.shutdown_grace;
     let app = api::app(state);
     let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = async move { server.await };
     tokio::pin!(server);
     tokio::select! {

@@ -775,4 +775,45 @@ mod tests {
         r.register("x.y", order_v1()).await.unwrap();
         assert_eq!(r.get("x.y").unwrap().mode, Mode::FullTransitive);
     }
+
+    /// The worked example of `docs/contracts.md`, section 3.
+    #[tokio::test]
+    async fn the_documented_worked_example() {
+        let r = registry();
+        let v1: Value =
+            serde_json::from_str(include_str!("../../../schemas/catalog/order.created.json"))
+                .unwrap();
+        assert_eq!(r.register("order.created", v1.clone()).await.unwrap(), 1);
+        let mut v2 = v1;
+        v2["properties"]["channel"] = json!({"type": "string", "enum": ["web", "app", "pos"]});
+        assert!(r.check("order.created", &v2).await.unwrap().compatible);
+        assert_eq!(r.register("order.created", v2.clone()).await.unwrap(), 2);
+        let mut v3 = v2;
+        v3["required"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("channel"));
+        v3["properties"]["total"]["minimum"] = json!(100);
+        let Err(SchemaError::Incompatible { reasons, .. }) = r.register("order.created", v3).await
+        else {
+            panic!("v3 must be rejected")
+        };
+        let got: Vec<_> = reasons
+            .iter()
+            .map(|f| (f.path.as_str(), f.message.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "/properties/channel",
+                    "property \"channel\" is required by the new schema but not by version 2, whose documents may lack it (backward check against version 2)"
+                ),
+                (
+                    "/properties/total/minimum",
+                    "the new schema raises the lower bound to 100 (backward check against version 2)"
+                ),
+            ]
+        );
+    }
 }
