@@ -201,11 +201,9 @@ impl From<SchemaError> for ApiError {
             SchemaError::UnknownType(_) | SchemaError::UnknownVersion { .. } => {
                 ApiError::not_found(message)
             }
-            SchemaError::Conflict(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "concurrent_registration",
-                message,
-            ),
+            SchemaError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "concurrent_registration", message)
+            }
             SchemaError::Unavailable(detail) => {
                 tracing::warn!(%detail, "contract store unavailable");
                 ApiError::new(
@@ -223,5 +221,183 @@ impl From<SchemaError> for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use serde_json::json;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Settings;
+
+    const ADMIN: &str = "admin-token-for-schema-tests";
+
+    async fn call(
+        state: &AppState,
+        method: &str,
+        uri: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(auth) = auth {
+            req = req.header("authorization", format!("Bearer {auth}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = crate::api::app(state.clone())
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn order(extra_required: &[&str]) -> Value {
+        let mut required = vec!["orderId"];
+        required.extend_from_slice(extra_required);
+        json!({"type": "object", "properties": {
+            "orderId": {"type": "string"}, "channel": {"type": "string"}}, "required": required})
+    }
+
+    #[tokio::test]
+    async fn the_schema_endpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults();
+        settings.data_dir = dir.path().to_owned();
+        settings.admin_token = Some(ADMIN.into());
+        let state = crate::server::start(settings, Default::default())
+            .await
+            .unwrap();
+        let s = &state;
+        let admin = Some(ADMIN);
+        let base = "/v1/schemas/order.created";
+
+        let (st, _) = call(s, "GET", "/v1/schemas", None, None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (st, b) = call(
+            s,
+            "POST",
+            &format!("{base}/versions"),
+            admin,
+            Some(order(&[])),
+        )
+        .await;
+        assert_eq!(
+            (st, &b),
+            (
+                StatusCode::CREATED,
+                &json!({"type": "order.created", "version": 1})
+            )
+        );
+        let (st, b) = call(
+            s,
+            "POST",
+            &format!("{base}/check"),
+            admin,
+            Some(order(&["channel"])),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["compatible"], false);
+        assert_eq!(b["messages"][0]["path"], "/properties/channel");
+        let (st, b) = call(
+            s,
+            "POST",
+            &format!("{base}/versions"),
+            admin,
+            Some(order(&["channel"])),
+        )
+        .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{b}");
+        assert_eq!(b["error"], "incompatible_schema");
+        assert_eq!(b["details"][0]["path"], "/properties/channel");
+        let (st, b) = call(
+            s,
+            "POST",
+            &format!("{base}/versions"),
+            admin,
+            Some(json!({"type": 1})),
+        )
+        .await;
+        assert_eq!(
+            (st, &b["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_schema"))
+        );
+        assert_eq!(b["details"][0]["path"], "/type");
+        let (st, b) = call(
+            s,
+            "PUT",
+            &format!("{base}/compatibility"),
+            admin,
+            Some(json!({"mode": "NONE"})),
+        )
+        .await;
+        assert_eq!((st, &b["mode"]), (StatusCode::OK, &json!("NONE")));
+        let (st, _) = call(
+            s,
+            "PUT",
+            &format!("{base}/compatibility"),
+            admin,
+            Some(json!({"mode": "nope"})),
+        )
+        .await;
+        assert!(st.is_client_error());
+        let (st, b) = call(
+            s,
+            "POST",
+            &format!("{base}/versions"),
+            admin,
+            Some(order(&["channel"])),
+        )
+        .await;
+        assert_eq!((st, &b["version"]), (StatusCode::CREATED, &json!(2)));
+        let (st, b) = call(s, "DELETE", &format!("{base}/versions/1"), admin, None).await;
+        assert_eq!((st, &b["deprecated"]), (StatusCode::OK, &json!(true)));
+        let (st, b) = call(s, "GET", "/v1/schemas", admin, None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["schemas"][0]["versions"], json!([1, 2]));
+        assert_eq!(b["schemas"][0]["deprecated"], json!([1]));
+        let (st, b) = call(s, "GET", base, admin, None).await;
+        assert_eq!((st, &b["mode"]), (StatusCode::OK, &json!("NONE")));
+        let (st, b) = call(s, "GET", &format!("{base}/versions/2"), admin, None).await;
+        assert_eq!((st, &b["schema"]), (StatusCode::OK, &order(&["channel"])));
+        let (st, _) = call(s, "GET", &format!("{base}/versions/9"), admin, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, _) = call(s, "GET", "/v1/schemas/nope.x", admin, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, b) = call(
+            s,
+            "POST",
+            "/v1/schemas/bad%20type/versions",
+            admin,
+            Some(order(&[])),
+        )
+        .await;
+        assert_eq!(
+            (st, &b["error"]),
+            (StatusCode::BAD_REQUEST, &json!("invalid_type"))
+        );
+
+        let e = invalid_event(
+            &crate::schema::Invalid::UnknownType { kind: "x.y".into() },
+            "/2",
+        );
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.details[0].path, "/2/type");
+        state.shutdown.cancel();
     }
 }

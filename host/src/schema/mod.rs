@@ -6,8 +6,9 @@
 //!   and [`redis`] (shared by every node) implement it.
 //! - [`registry`]: the [`Registry`] a node holds — an immutable snapshot of
 //!   compiled validators swapped atomically, refreshed from the store.
-//! - [`compat`]: compatibility between two schemas (the rules table of
-//!   `docs/contracts.md`), and the modes that choose which checks apply.
+//! - [`compat`]: the compatibility modes and the check a new version must
+//!   pass (the rules table of `docs/contracts.md`, one test per row);
+//!   [`subset`] decides "every document of A is valid under B".
 //! - [`validate`]: compiling a schema, validating event data, the outcome
 //!   of a failed validation ([`Invalid`]).
 //! - [`project`]: version views — an event valid under a newer, additive
