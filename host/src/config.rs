@@ -43,6 +43,10 @@ pub struct Settings {
     /// data directory.
     #[arg(long, env = "BEACON_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Install the built-in event catalogue on the first start of an empty
+    /// embedded store.
+    #[arg(long, env = "BEACON_BUILTIN_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub builtin_catalog: bool,
     /// Interval of heartbeat comments on open streams.
     #[arg(long, env = "BEACON_HEARTBEAT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub heartbeat: Duration,

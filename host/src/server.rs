@@ -16,6 +16,7 @@ use crate::hub::Hub;
 use crate::log::embedded::{EmbeddedLog, open_database};
 use crate::log::redis::RedisLog;
 use crate::log::{Epoch, LogError, SharedLog, now_ms};
+use crate::schema::{self, Registry, SchemaError};
 use crate::state::AppState;
 use crate::tenants::embedded::EmbeddedTenants;
 use crate::tenants::redis::RedisTenants;
@@ -38,6 +39,8 @@ pub enum StartError {
     Log(#[from] LogError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
 }
 
 /// Opens the configured backends and builds the shared state.
@@ -52,33 +55,58 @@ pub async fn start(
         source,
     })?;
     let admin_token = admin_token(settings.admin_token.as_deref(), data_dir)?;
-    let (log, tenants): (SharedLog, SharedTenants) = match &settings.redis_url {
+    let (log, tenants, contracts, fresh_store): (
+        SharedLog,
+        SharedTenants,
+        schema::SharedContracts,
+        bool,
+    ) = match &settings.redis_url {
         Some(url) => {
+            let prefix = &settings.redis_prefix;
             let log = RedisLog::connect(
                 url,
-                &settings.redis_prefix,
+                prefix,
                 settings.retention(),
                 settings.idempotency_window,
             )
             .await?;
+            let contracts = schema::redis::RedisContracts::new(url, prefix)?;
             (
                 Arc::new(log),
-                Arc::new(RedisTenants::new(url, &settings.redis_prefix)?),
+                Arc::new(RedisTenants::new(url, prefix)?),
+                Arc::new(contracts),
+                false,
             )
         }
         None => {
-            let db = open_database(&data_dir.join(EMBEDDED_FILE))?;
+            let path = data_dir.join(EMBEDDED_FILE);
+            let fresh = !path.exists();
+            let db = open_database(&path)?;
             let log = EmbeddedLog::open(
                 db.clone(),
                 settings.retention(),
                 settings.idempotency_window,
             )?;
-            (Arc::new(log), Arc::new(EmbeddedTenants::open(db)?))
+            let contracts = schema::embedded::EmbeddedContracts::open(db.clone())?;
+            (
+                Arc::new(log),
+                Arc::new(EmbeddedTenants::open(db)?),
+                Arc::new(contracts),
+                fresh,
+            )
         }
     };
     if let Err(error) = log.health().await {
         tracing::warn!(%error, "the event log is not reachable yet; serving anyway and retrying");
     }
+    let schemas = Arc::new(Registry::new(contracts));
+    if let Err(error) = schemas.refresh().await {
+        tracing::warn!(%error, "the contract store is not reachable yet; retrying");
+    }
+    if fresh_store && settings.builtin_catalog {
+        install_builtin_catalog(&schemas).await?;
+    }
+    schemas.watch(schema::registry::REFRESH_EVERY, shutdown.clone());
     let hub = Hub::new(log.clone(), settings.queue, shutdown.clone());
     tokio::spawn(retention_loop(
         log.clone(),
@@ -91,11 +119,28 @@ pub async fn start(
         log,
         tenants,
         hub,
+        schemas,
         admin_token: admin_token.into(),
         shutdown,
         connections: Arc::default(),
         node: Epoch::generate().to_string().into(),
     })
+}
+
+/// Registers the contracts shipped in the binary, on the first start of an
+/// empty embedded store (so the quick start works out of the box). With
+/// Redis, admins load a catalogue explicitly (`POST /v1/schemas/...`).
+async fn install_builtin_catalog(schemas: &Registry) -> Result<(), StartError> {
+    let entries = schema::catalog::builtin()?;
+    let mut installed = 0;
+    for (kind, result) in schema::catalog::install(schemas, &entries).await {
+        match result {
+            Ok(_) => installed += 1,
+            Err(error) => tracing::error!(%kind, %error, "built-in contract not installed"),
+        }
+    }
+    tracing::info!(installed, "built-in event catalogue installed");
+    Ok(())
 }
 
 /// Serves until `state.shutdown` is cancelled, then lets open requests
@@ -105,8 +150,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.settings.shutdown_grace;
     let app = api::app(state);
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = async move { server.await };
     tokio::pin!(server);
     tokio::select! {

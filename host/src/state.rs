@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::hub::Hub;
 use crate::log::SharedLog;
+use crate::schema::Registry;
 use crate::tenants::SharedTenants;
 
 #[derive(Clone)]
@@ -16,6 +17,9 @@ pub struct AppState {
     pub log: SharedLog,
     pub tenants: SharedTenants,
     pub hub: Arc<Hub>,
+    /// Event contracts: compiled validators in a snapshot swapped
+    /// atomically, so publishers never block on a registry change.
+    pub schemas: Arc<Registry>,
     /// The platform admin token (compared in constant time).
     pub admin_token: Arc<str>,
     /// Cancelled when the node shuts down: open streams end.

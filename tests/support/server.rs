@@ -178,6 +178,9 @@ impl Beacon {
         BeaconBuilder { args: Vec::new() }
             .arg("heartbeat", "1s")
             .arg("shutdown-grace", "5s")
+            // Tests publish ad-hoc event types; the contract tests turn the
+            // built-in catalogue back on.
+            .arg("builtin-catalog", "false")
     }
 
     /// An embedded-log server with default test settings.
@@ -329,11 +332,20 @@ impl Beacon {
             .bearer_auth(&self.admin_token)
     }
 
-    /// Creates a tenant (asserting 201) and returns its credentials.
+    /// Creates a tenant that may publish types without a contract
+    /// (asserting 201) and returns its credentials.
     pub async fn create_tenant(&self, id: &str) -> Tenant {
+        self.create_tenant_with(serde_json::json!({ "id": id, "allow_unregistered_types": true }))
+            .await
+    }
+
+    /// Creates a tenant from a full request body (asserting 201).
+    pub async fn create_tenant_with(&self, request: serde_json::Value) -> Tenant {
+        let id = request["id"].as_str().unwrap_or_default().to_owned();
+        let id = id.as_str();
         let reply = send(
             self.admin(reqwest::Method::POST, "/v1/tenants")
-                .json(&serde_json::json!({ "id": id })),
+                .json(&request),
         )
         .await;
         reply.assert_status(201);

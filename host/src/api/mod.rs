@@ -2,7 +2,8 @@
 //!
 //! - [`error`]: the JSON error body every endpoint uses.
 //! - [`auth`]: extracting the admin token, API keys and subscriber tokens.
-//! - [`publish`]: `POST /v1/events`.
+//! - [`publish`]: `POST /v1/events` (envelope checks, contract validation).
+//! - [`schemas`]: `/v1/schemas/...` (contract registry, admin).
 //! - [`stream`]: `GET /v1/stream` (SSE).
 //! - [`tenants`]: `POST/GET /v1/tenants`.
 //! - [`tokens`]: `POST /v1/tokens`.
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod publish;
+pub mod schemas;
 pub mod stream;
 pub mod tenants;
 pub mod tokens;
@@ -19,7 +21,7 @@ pub mod tokens;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
@@ -43,6 +45,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get))
         .route("/v1/tokens", post(tokens::mint))
+        .route("/v1/schemas", get(schemas::list))
+        .route("/v1/schemas/{type}", get(schemas::get))
+        .route("/v1/schemas/{type}/versions", post(schemas::register))
+        .route(
+            "/v1/schemas/{type}/versions/{n}",
+            get(schemas::get_version).delete(schemas::deprecate),
+        )
+        .route("/v1/schemas/{type}/compatibility", put(schemas::set_mode))
+        .route("/v1/schemas/{type}/check", post(schemas::check))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async {

@@ -14,9 +14,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{ApiError, auth};
+use super::{ApiError, auth, schemas};
 use crate::event::{self, FieldError, MAX_KEY_LEN, PublishEvent};
 use crate::log::{NewEvent, Position};
+use crate::schema::Invalid;
 use crate::state::AppState;
 
 /// Room the log adds to an envelope when framing it (the `id` field).
@@ -76,13 +77,15 @@ pub async fn publish(
     let mut events: Vec<NewEvent> = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     let mut too_large = Vec::new();
+    // Contract problems (422), kept apart from malformed envelopes (400).
+    let mut violations: Vec<(Invalid, String)> = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let pointer = if single {
             String::new()
         } else {
             format!("/{i}")
         };
-        let parsed: PublishEvent = match serde_json::from_value(item) {
+        let mut parsed: PublishEvent = match serde_json::from_value(item) {
             Ok(p) => p,
             Err(e) => {
                 errors.push(FieldError::new(pointer, e.to_string()));
@@ -93,6 +96,18 @@ pub async fn publish(
         if !problems.is_empty() {
             errors.extend(problems);
             continue;
+        }
+        match state
+            .schemas
+            .validate_at(&parsed.kind, parsed.version, &parsed.data, &pointer)
+        {
+            // The envelope records the contract version the event was checked against.
+            Ok(version) => parsed.version = Some(version),
+            Err(Invalid::UnknownType { .. }) if tenant.allow_unregistered_types => {}
+            Err(invalid) => {
+                violations.push((invalid, pointer));
+                continue;
+            }
         }
         let derived_key = idempotency_key.as_ref().map(|k| {
             if single {
@@ -119,6 +134,24 @@ pub async fn publish(
             ApiError::bad_request("invalid_event", "the event is not valid; see details")
                 .with_details(errors),
         );
+    }
+    if let [(invalid, at)] = violations.as_slice() {
+        return Err(schemas::invalid_event(invalid, at));
+    }
+    if !violations.is_empty() {
+        let details = violations
+            .iter()
+            .flat_map(|(invalid, at)| invalid.details(at))
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+            format!(
+                "{} events do not match their contracts; none was stored",
+                violations.len()
+            ),
+        )
+        .with_details(details));
     }
     if !too_large.is_empty() {
         return Err(ApiError::new(

@@ -279,6 +279,7 @@ mod tests {
         let mut settings = Settings::defaults();
         settings.data_dir = dir.path().to_owned();
         settings.admin_token = Some(ADMIN.into());
+        settings.builtin_catalog = false;
         let state = crate::server::start(settings, Default::default())
             .await
             .unwrap();

@@ -15,6 +15,9 @@ use crate::tenants::{MAX_TENANT_ID_LEN, Tenant, valid_tenant_id};
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     id: String,
+    /// Accept events whose type has no contract (default false).
+    #[serde(default)]
+    allow_unregistered_types: bool,
 }
 
 /// Returned once, at creation: the only time the secrets are shown.
@@ -29,6 +32,7 @@ pub struct CreatedTenant {
 pub struct TenantInfo {
     id: String,
     created_at: u64,
+    allow_unregistered_types: bool,
 }
 
 impl From<Tenant> for TenantInfo {
@@ -36,6 +40,7 @@ impl From<Tenant> for TenantInfo {
         TenantInfo {
             id: t.id,
             created_at: t.created_at,
+            allow_unregistered_types: t.allow_unregistered_types,
         }
     }
 }
@@ -66,6 +71,7 @@ pub async fn create(
         api_key_hash: secrets::hash_api_key(&api_key),
         signing_secret: secrets::random_hex32(),
         created_at: jwt::now_s(),
+        allow_unregistered_types: body.allow_unregistered_types,
     };
     state.tenants.create(&tenant).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");

@@ -35,6 +35,33 @@ pub struct Example {
     pub path: PathBuf,
 }
 
+/// The catalogue shipped inside the binary (`schemas/catalog/*.json`), so
+/// a node installs it without the source tree at hand.
+static BUILTIN: include_dir::Dir<'_> =
+    include_dir::include_dir!("$CARGO_MANIFEST_DIR/../schemas/catalog");
+
+/// The built-in catalogue, ordered by type.
+pub fn builtin() -> Result<Vec<Entry>, SchemaError> {
+    let mut out = Vec::new();
+    for file in BUILTIN.files() {
+        let path = file.path();
+        let (Some(kind), Some("json")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        let schema = serde_json::from_slice(file.contents())
+            .map_err(|e| SchemaError::Backend(format!("built-in contract {kind}: {e}")))?;
+        out.push(Entry {
+            kind: kind.to_owned(),
+            schema,
+        });
+    }
+    out.sort_by(|a, b| a.kind.cmp(&b.kind));
+    Ok(out)
+}
+
 /// Reads every `<type>.json` directly in `dir`, ordered by type.
 pub fn load(dir: &Path) -> Result<Vec<Entry>, SchemaError> {
     let mut out = Vec::new();

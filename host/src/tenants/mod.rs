@@ -29,6 +29,10 @@ pub struct Tenant {
     pub signing_secret: String,
     /// Unix seconds.
     pub created_at: u64,
+    /// Accept events of types that have no registered contract (they are
+    /// stored unchecked). Off by default: every event needs a contract.
+    #[serde(default)]
+    pub allow_unregistered_types: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +81,7 @@ pub(crate) mod conformance {
             api_key_hash: format!("hash-of-{id}"),
             signing_secret: format!("secret-of-{id}"),
             created_at: 1,
+            allow_unregistered_types: false,
         }
     }
 
