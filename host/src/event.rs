@@ -5,6 +5,7 @@
 //! NUL would let a publisher forge frames, so their charsets are strict.
 //! The envelope follows CloudEvents 1.0 (JSON format).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,29 +18,59 @@ pub const MAX_AUDIENCE: usize = 100;
 pub const MAX_USER_ID_LEN: usize = 128;
 pub const MAX_KEY_LEN: usize = 200;
 
-/// One event as a tenant publishes it.
-#[derive(Debug, Clone, Deserialize)]
+/// One event as a tenant publishes it (`POST /v1/events`). Unknown fields
+/// are rejected.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEvent {
+    /// The event type, e.g. `order.created`: 1-128 characters of
+    /// `A-Z a-z 0-9 . _ -`, starting with a letter or digit. Also the SSE
+    /// `event:` field.
     #[serde(rename = "type")]
+    #[schemars(length(min = 1, max = MAX_TYPE_LEN), pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"))]
     pub kind: String,
+    /// The payload: any JSON value, checked against the type's contract.
     pub data: Value,
+    /// Routing key such as `order/IE-4486` or `user/42`: 1-256 characters
+    /// of `A-Z a-z 0-9 . _ - / : @ + = ~ #`.
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_SUBJECT_LEN), pattern(r"^[A-Za-z0-9._/:@+=~#-]+$"))]
     pub subject: Option<String>,
+    /// CloudEvents `source`: 1-256 printable ASCII characters; default
+    /// `/tenants/<tenant id>`.
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_SOURCE_LEN), pattern(r"^[ -~]+$"))]
     pub source: Option<String>,
+    /// User ids (subscriber token `sub`) allowed to receive the event: at
+    /// most 100, each 1-128 printable ASCII characters without spaces.
+    /// Absent: every subscriber of the tenant whose token allows it.
     #[serde(default)]
+    #[schemars(
+        length(max = MAX_AUDIENCE),
+        inner(length(min = 1, max = MAX_USER_ID_LEN), pattern(r"^[!-~]+$"))
+    )]
     pub audience: Option<Vec<String>>,
+    /// The contract version to check `data` against (default: the newest
+    /// version that is not deprecated).
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub version: Option<u32>,
+    /// De-duplication key: a retry carrying the same key within the
+    /// idempotency window gets the first id back instead of a new event.
+    /// 1-200 printable ASCII characters without spaces.
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_KEY_LEN), pattern(r"^[!-~]+$"))]
     pub key: Option<String>,
 }
 
-/// One problem with one field; `path` is a JSON pointer into the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct FieldError {
+    /// JSON pointer to the value concerned, e.g. `/data/total`, or
+    /// `/3/data/total` for the fourth event of a batch; empty for the
+    /// whole document.
     pub path: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -151,7 +182,7 @@ impl PublishEvent {
     /// `Idempotency-Key`.
     pub fn into_new_event(self, tenant: &str, time: &str, dedup_key: Option<String>) -> NewEvent {
         let source = self.source.unwrap_or_else(|| format!("/tenants/{tenant}"));
-        let envelope = Envelope {
+        let envelope = EnvelopeRef {
             specversion: "1.0",
             kind: &self.kind,
             source: &source,
@@ -175,9 +206,10 @@ impl PublishEvent {
     }
 }
 
-/// The CloudEvents envelope, without `id` (added when the event is framed).
+/// The CloudEvents envelope as stored, without `id` (added when the event
+/// is framed); [`Envelope`] describes it as delivered.
 #[derive(Serialize)]
-struct Envelope<'a> {
+struct EnvelopeRef<'a> {
     specversion: &'static str,
     #[serde(rename = "type")]
     kind: &'a str,
@@ -189,6 +221,41 @@ struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u32>,
     data: &'a Value,
+}
+
+/// An event as subscribers receive it: the `data:` of an SSE event whose
+/// `event:` is the event type. CloudEvents 1.0, JSON format, with Beacon's
+/// `version` extension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The event id, assigned by the log: opaque, ordered within a tenant,
+    /// and also the SSE `id:` (send it back as `Last-Event-ID` to resume).
+    pub id: String,
+    /// The CloudEvents version, always `1.0`.
+    #[schemars(extend("const" = "1.0"))]
+    pub specversion: String,
+    /// The event type, e.g. `order.created`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the event comes from; default `/tenants/<tenant id>`.
+    pub source: String,
+    /// The routing key given by the publisher, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// When the event was accepted: RFC 3339, UTC, milliseconds.
+    #[schemars(extend("format" = "date-time"))]
+    pub time: String,
+    /// The media type of `data`, always `application/json`.
+    #[schemars(extend("const" = "application/json"))]
+    pub datacontenttype: String,
+    /// The contract version `data` was checked against; absent for types
+    /// without a contract (tenants that allow unregistered types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub version: Option<u32>,
+    /// The payload as published.
+    pub data: Value,
 }
 
 /// The current time as RFC 3339 with milliseconds, UTC.
@@ -251,6 +318,22 @@ mod tests {
             assert!(!valid_subject(bad), "{bad:?}");
         }
         assert!(valid_subject("order/IE-4486") && valid_subject("user:42@acme"));
+    }
+
+    #[test]
+    fn the_envelope_description_matches_what_is_stored() {
+        let e = parse(r#"{"type":"a.b","data":[1],"subject":"s","version":3}"#);
+        let stored = e.into_new_event("acme", "2026-11-23T12:00:00.000Z", None);
+        let framed = format!("{{\"id\":\"x_1-0\",{}", &stored.envelope[1..]);
+        let delivered: Envelope = serde_json::from_str(&framed).unwrap();
+        assert_eq!(delivered.kind, "a.b");
+        assert_eq!(delivered.version, Some(3));
+        assert_eq!(serde_json::to_string(&delivered).unwrap(), framed);
+        let bare = parse(r#"{"type":"a.b","data":null}"#);
+        let stored = bare.into_new_event("acme", "2026-11-23T12:00:00.000Z", None);
+        let framed = format!("{{\"id\":\"x_1-0\",{}", &stored.envelope[1..]);
+        let delivered: Envelope = serde_json::from_str(&framed).unwrap();
+        assert_eq!(serde_json::to_string(&delivered).unwrap(), framed);
     }
 
     #[test]

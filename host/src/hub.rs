@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::log::{Epoch, EventMeta, LogError, Offset, Position, SharedLog};
 use crate::sse::frame;
+use crate::sse::view::Shaped;
 
 /// Most events a tail reads per call.
 const TAIL_BATCH: usize = 512;
@@ -38,8 +39,14 @@ pub struct Delivery {
     pub epoch: Epoch,
     pub offset: Offset,
     pub meta: EventMeta,
-    /// The complete SSE frame (`id:`, `event:`, `data:`).
+    /// The complete SSE frame (`id:`, `event:`, `data:`), as published.
     pub frame: Bytes,
+    /// The stored envelope, for building version views.
+    pub envelope: Box<str>,
+    /// Frames of version views built so far, shared by every subscriber
+    /// asking for the same view (see `sse::view`). A `std` mutex: held
+    /// only while one view is looked up or built, never across an await.
+    pub views: std::sync::Mutex<Vec<(u32, Shaped)>>,
 }
 
 pub struct Hub {
@@ -126,6 +133,8 @@ impl Hub {
                             offset: event.offset,
                             meta: event.meta,
                             frame,
+                            envelope: event.envelope.into_boxed_str(),
+                            views: Default::default(),
                         }));
                     }
                 }

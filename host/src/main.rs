@@ -1,11 +1,15 @@
 //! The `beacon` command.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use beacon::config::Settings;
 use beacon::server;
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -29,9 +33,11 @@ enum Command {
         #[arg(long, env = "BEACON_LOG_JSON")]
         log_json: bool,
     },
+    /// Manage event contracts on a running node: push, list, get, check.
+    Schema(cli::schema::SchemaArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { settings, log_json } => {
@@ -41,8 +47,10 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the runtime")?
-                .block_on(serve(settings))
+                .block_on(serve(settings))?;
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Schema(args) => Ok(cli::schema::run(args)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `beacon` binary, real SSE clients, real redis-server.
 
+mod cli;
 mod contracts;
 mod input;
 mod publish;

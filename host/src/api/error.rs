@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::auth::AuthError;
@@ -22,12 +23,19 @@ pub struct ApiError {
     pub details: Vec<FieldError>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The body of every error answer (4xx and 5xx).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorBody<'a> {
+    /// A stable, machine-readable code, e.g. `unauthorized`,
+    /// `invalid_event`, `tenant_exists`, `unavailable`.
+    pub error: &'a str,
+    /// A human-readable explanation. Server-side failures (5xx) never
+    /// carry internals here.
+    pub message: &'a str,
+    /// Every problem found, each with a JSON pointer (schema violations,
+    /// invalid fields, incompatibility reasons); absent when there are none.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    details: &'a [FieldError],
+    pub details: &'a [FieldError],
 }
 
 impl ApiError {
@@ -60,7 +68,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
+        let body = ErrorBody {
             error: self.code,
             message: &self.message,
             details: &self.details,

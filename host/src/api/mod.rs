@@ -8,10 +8,12 @@
 //! - [`tenants`]: `POST/GET /v1/tenants`.
 //! - [`tokens`]: `POST /v1/tokens`.
 //! - [`health`]: `/healthz`, `/readyz`.
+//! - [`openapi`]: `/openapi.json` and the JSON Schemas of the wire types.
 
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod publish;
 pub mod schemas;
 pub mod stream;
@@ -56,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/schemas/{type}/check", post(schemas::check))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::openapi))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

@@ -12,13 +12,30 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{ApiError, auth, schemas};
 use crate::event::{self, FieldError, MAX_KEY_LEN, PublishEvent};
 use crate::log::{NewEvent, Position};
 use crate::schema::Invalid;
 use crate::state::AppState;
+
+/// The answer to one published event (201).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Published {
+    /// The event's id: opaque, ordered within the tenant, and the SSE
+    /// `id:` subscribers see.
+    pub id: String,
+}
+
+/// The answer to a batch (201): the ids in the order of the request.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PublishedBatch {
+    /// One id per event, in request order.
+    pub ids: Vec<String>,
+}
 
 /// Room the log adds to an envelope when framing it (the `id` field).
 const ID_OVERHEAD: usize = 64;
@@ -174,12 +191,10 @@ pub async fn publish(
         })
         .collect();
     let replayed = batch.appended.iter().all(|a| a.duplicate);
-    let body = if single {
-        json!({"id": ids[0]})
-    } else {
-        json!({"ids": ids})
+    let mut response = match (single, ids.as_slice()) {
+        (true, [id]) => (StatusCode::CREATED, Json(Published { id: id.clone() })).into_response(),
+        _ => (StatusCode::CREATED, Json(PublishedBatch { ids })).into_response(),
     };
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if replayed {
         response
             .headers_mut()

@@ -20,6 +20,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,36 +28,50 @@ use super::{ApiError, auth};
 use crate::schema::{CheckResult, Contract, Invalid, Mode, SchemaError, TypeInfo, TypeSummary};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+/// A contract version was registered (201).
+#[derive(Serialize, JsonSchema)]
 pub struct Registered {
+    /// The event type.
     #[serde(rename = "type")]
     kind: String,
+    /// The new version number (1, 2, ... in registration order).
     version: u32,
 }
 
-#[derive(Serialize)]
+/// `GET /v1/schemas`: the catalogue.
+#[derive(Serialize, JsonSchema)]
 pub struct SchemaList {
+    /// One summary per event type.
     schemas: Vec<TypeSummary>,
 }
 
-#[derive(Deserialize)]
+/// `PUT /v1/schemas/{type}/compatibility`: the new mode.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetMode {
+    /// How future versions of the type must relate to the existing ones.
     mode: Mode,
 }
 
-#[derive(Serialize)]
+/// The compatibility mode now in force.
+#[derive(Serialize, JsonSchema)]
 pub struct ModeSet {
+    /// The event type.
     #[serde(rename = "type")]
     kind: String,
+    /// Its compatibility mode.
     mode: Mode,
 }
 
-#[derive(Serialize)]
+/// A contract version was deprecated (it is kept, never removed).
+#[derive(Serialize, JsonSchema)]
 pub struct Deprecated {
+    /// The event type.
     #[serde(rename = "type")]
     kind: String,
+    /// The deprecated version.
     version: u32,
+    /// Always true.
     deprecated: bool,
 }
 

@@ -66,6 +66,7 @@ pub async fn stream(
     let body = connection::open(
         state.hub.clone(),
         state.log.clone(),
+        state.schemas.clone(),
         request,
         timing,
         state.shutdown.clone(),

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, auth};
@@ -11,27 +12,41 @@ use crate::auth::{jwt, secrets};
 use crate::state::AppState;
 use crate::tenants::{MAX_TENANT_ID_LEN, Tenant, valid_tenant_id};
 
-#[derive(Deserialize)]
+/// `POST /v1/tenants`: a new tenant.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
+    /// The tenant id: 1-63 characters of `a-z 0-9 -`, starting with a
+    /// letter or digit.
+    #[schemars(length(min = 1, max = MAX_TENANT_ID_LEN), pattern(r"^[a-z0-9][a-z0-9-]*$"))]
     id: String,
-    /// Accept events whose type has no contract (default false).
+    /// Accept events whose type has no contract; they are stored
+    /// unchecked (default false).
     #[serde(default)]
     allow_unregistered_types: bool,
 }
 
 /// Returned once, at creation: the only time the secrets are shown.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct CreatedTenant {
+    /// The tenant id.
     id: String,
+    /// The tenant's API key (`bk_...`), sent as `Authorization: Bearer`
+    /// to publish and mint subscriber tokens. Stored hashed: it cannot be
+    /// shown again.
     api_key: String,
+    /// The HS256 secret subscriber tokens of this tenant are signed with.
     signing_secret: String,
 }
 
-#[derive(Serialize)]
+/// A tenant, without its secrets.
+#[derive(Serialize, JsonSchema)]
 pub struct TenantInfo {
+    /// The tenant id.
     id: String,
+    /// When the tenant was created, in Unix seconds.
     created_at: u64,
+    /// Whether events of types without a contract are accepted.
     allow_unregistered_types: bool,
 }
 
@@ -45,8 +60,10 @@ impl From<Tenant> for TenantInfo {
     }
 }
 
-#[derive(Serialize)]
+/// `GET /v1/tenants`: every tenant.
+#[derive(Serialize, JsonSchema)]
 pub struct TenantList {
+    /// The tenants, without their secrets.
     tenants: Vec<TenantInfo>,
 }
 

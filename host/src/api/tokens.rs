@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, auth};
@@ -18,19 +19,31 @@ pub const DEFAULT_TTL_S: u64 = 3600;
 /// Longest token lifetime: 30 days.
 pub const MAX_TTL_S: u64 = 30 * 24 * 3600;
 
-#[derive(Deserialize)]
+/// `POST /v1/tokens`: the claims of a subscriber token to mint.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintToken {
+    /// The subscriber's user id (the `sub` claim, matched against events'
+    /// `audience`): 1-128 printable ASCII characters without spaces.
+    #[schemars(length(min = 1, max = MAX_USER_ID_LEN), pattern(r"^[!-~]+$"))]
     sub: String,
+    /// Lifetime in seconds: default 3600, at most 30 days (2592000).
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_TTL_S))]
     ttl_s: Option<u64>,
+    /// Allow-list of event types the token may receive: exact types,
+    /// `prefix.*` wildcards or `*`. Absent: every type.
     #[serde(default)]
     types: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+/// A minted subscriber token.
+#[derive(Serialize, JsonSchema)]
 pub struct Minted {
+    /// The JWT (HS256, signed with the tenant's signing secret), sent as
+    /// `Authorization: Bearer` or `?access_token=` on `GET /v1/stream`.
     token: String,
+    /// When the token expires, in Unix seconds (the `exp` claim).
     expires_at: u64,
 }
 

@@ -15,6 +15,7 @@
 //! object is compatible. The rules, one row each, are the table in
 //! `docs/contracts.md`; each row has a test below named after it.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -22,16 +23,25 @@ use super::subset::{Inclusion, Side};
 use crate::event::FieldError;
 
 /// How a type's new versions must relate to its existing ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Mode {
+    /// The default: readers of the new version can read every event valid
+    /// under the newest existing one.
     #[default]
     Backward,
+    /// Readers still on the newest existing version can read every event
+    /// valid under the new one.
     Forward,
+    /// Both `BACKWARD` and `FORWARD`, against the newest existing version.
     Full,
+    /// `BACKWARD` against every existing version.
     BackwardTransitive,
+    /// `FORWARD` against every existing version.
     ForwardTransitive,
+    /// `FULL` against every existing version.
     FullTransitive,
+    /// No check.
     None,
 }
 
@@ -86,8 +96,9 @@ impl Mode {
 }
 
 /// The answer to "could this schema be registered now?".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct CheckResult {
+    /// Whether registering it now would succeed.
     pub compatible: bool,
     /// Every reason it could not, each with the JSON pointer concerned
     /// (into the candidate schema, or into the old version for what the

@@ -38,6 +38,7 @@ pub mod validate;
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -63,7 +64,7 @@ pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
 /// One version of one event type's contract. Versions are immutable: only
 /// `deprecated` may change after registration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Contract {
     /// The event type, e.g. `order.created`.
     #[serde(rename = "type")]

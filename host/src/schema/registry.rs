@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jsonschema::Validator;
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -95,25 +96,33 @@ struct Snapshot {
 }
 
 /// One event type in the catalogue listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TypeSummary {
+    /// The event type, e.g. `order.created`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Its compatibility mode.
     pub mode: Mode,
-    /// The newest version, deprecated or not (`None`: only a mode is set).
+    /// The newest version, deprecated or not (`null`: only a mode is set).
     pub latest: Option<u32>,
-    /// Versions publishers may use when naming none: the newest not deprecated.
+    /// The version used when a publisher names none: the newest not
+    /// deprecated (`null`: none).
     pub default_version: Option<u32>,
+    /// Every registered version, oldest first.
     pub versions: Vec<u32>,
+    /// The deprecated versions.
     pub deprecated: Vec<u32>,
 }
 
 /// One event type with every version's contract.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct TypeInfo {
+    /// The event type, e.g. `order.created`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Its compatibility mode.
     pub mode: Mode,
+    /// Every version's contract, oldest first.
     pub versions: Vec<Contract>,
 }
 

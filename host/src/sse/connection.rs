@@ -28,8 +28,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::filter::Filter;
 use super::frame;
+use super::view::{self, Shaped};
 use crate::hub::{Delivery, Hub};
 use crate::log::{Epoch, LogError, Offset, Position, SharedLog};
+use crate::schema::Registry;
 
 /// Events read from the log per replay page.
 pub const REPLAY_PAGE: usize = 256;
@@ -37,7 +39,7 @@ pub const REPLAY_PAGE: usize = 256;
 const REPLAY_RETRY: Duration = Duration::from_millis(500);
 
 /// How a requested resume position relates to the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Resume {
     /// No id given: live events from now on.
@@ -49,7 +51,7 @@ pub enum Resume {
 }
 
 /// Why a resume position could not be honoured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GapReason {
     /// Events after the id were removed by retention.
@@ -75,8 +77,8 @@ pub struct Timing {
     pub retry: Duration,
 }
 
-#[derive(Serialize)]
-struct Connected<'a> {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Connected<'a> {
     connection: &'a str,
     tenant: &'a str,
     resume: Resume,
@@ -84,20 +86,32 @@ struct Connected<'a> {
     heartbeat_s: u64,
 }
 
-#[derive(Serialize)]
-struct Gap {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Gap {
     reason: GapReason,
     requested: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Overflow {
+/// `beacon.incompatible`: events of `type` published as version
+/// `published` cannot be shown as version `wanted` (the change is not
+/// additive and no converter exists); they are skipped for this subscriber.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Incompatible<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    wanted: u32,
+    published: u32,
+    reason: &'a str,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Overflow {
     reason: &'static str,
     last_event_id: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Shutdown {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Shutdown {
     reason: &'static str,
 }
 
@@ -125,12 +139,17 @@ struct Connection {
     pending: VecDeque<Bytes>,
     heartbeat: Interval,
     shutdown: CancellationToken,
+    /// Contracts, for version views.
+    schemas: Arc<Registry>,
+    /// `(type, published version)` pairs already reported incompatible.
+    incompatible_sent: Vec<(Box<str>, u32)>,
 }
 
 /// Opens a subscriber's stream. Fails (→ 503) only if the log cannot be read.
 pub async fn open(
     hub: Arc<Hub>,
     log: SharedLog,
+    schemas: Arc<Registry>,
     request: Request,
     timing: Timing,
     shutdown: CancellationToken,
@@ -225,6 +244,8 @@ pub async fn open(
         pending,
         heartbeat,
         shutdown,
+        schemas,
+        incompatible_sent: Vec::new(),
     };
     Ok(futures::stream::unfold(connection, |mut c| async move {
         c.next_chunk().await.map(|chunk| (Ok(chunk), c))
@@ -288,9 +309,11 @@ impl Connection {
                 epoch: self.epoch.clone(),
                 offset: event.offset,
             };
-            if let Some(f) = frame::event_frame(&position, event) {
-                self.pending.push_back(f);
-            }
+            let shaped = match self.filter.view_for(&event.meta.kind) {
+                Some(wanted) => view::shape(&position, event, wanted, &self.schemas),
+                None => frame::event_frame(&position, event).map_or(Shaped::Skip, Shaped::Frame),
+            };
+            self.send_shaped(&event.meta.kind, shaped);
         }
         if !full {
             if subscribed {
@@ -357,8 +380,45 @@ impl Connection {
             return;
         }
         self.last = delivery.offset;
-        if self.filter.matches(&delivery.meta) {
-            self.pending.push_back(delivery.frame.clone());
+        if !self.filter.matches(&delivery.meta) {
+            return;
+        }
+        match self.filter.view_for(&delivery.meta.kind) {
+            Some(wanted) => {
+                let shaped = view::shape_delivery(delivery, wanted, &self.schemas);
+                self.send_shaped(&delivery.meta.kind, shaped);
+            }
+            None => self.pending.push_back(delivery.frame.clone()),
+        }
+    }
+
+    /// Queues a shaped event; an event that cannot be shown in the wanted
+    /// version is skipped, and the subscriber is told once per published
+    /// version of that type.
+    fn send_shaped(&mut self, kind: &str, shaped: Shaped) {
+        match shaped {
+            Shaped::Frame(f) => self.pending.push_back(f),
+            Shaped::Skip => {}
+            Shaped::Incompatible { published, reason } => {
+                if self
+                    .incompatible_sent
+                    .iter()
+                    .any(|(k, p)| **k == *kind && *p == published)
+                {
+                    return;
+                }
+                self.incompatible_sent.push((kind.into(), published));
+                let wanted = self.filter.view_for(kind).unwrap_or(published);
+                self.pending.push_back(frame::control(
+                    "beacon.incompatible",
+                    &Incompatible {
+                        kind,
+                        wanted,
+                        published,
+                        reason: &reason,
+                    },
+                ));
+            }
         }
     }
 
@@ -415,6 +475,12 @@ mod tests {
     fn embedded(dir: &tempfile::TempDir, retention: Retention) -> SharedLog {
         let db = open_database(&dir.path().join("log.redb")).unwrap();
         Arc::new(EmbeddedLog::open(db, retention, Duration::from_secs(60)).unwrap())
+    }
+
+    fn no_contracts() -> Arc<Registry> {
+        Arc::new(Registry::new(Arc::new(
+            crate::schema::embedded::in_memory().unwrap(),
+        )))
     }
 
     const TIMING: Timing = Timing {
@@ -520,6 +586,7 @@ mod tests {
             let stream = open(
                 hub.clone(),
                 log.clone(),
+                no_contracts(),
                 request(resume.clone()),
                 TIMING,
                 CancellationToken::new(),
@@ -617,6 +684,7 @@ mod tests {
         let _other = open(
             hub.clone(),
             log.clone(),
+            no_contracts(),
             request(None),
             TIMING,
             CancellationToken::new(),
@@ -632,6 +700,7 @@ mod tests {
         let stream = open(
             hub,
             log,
+            no_contracts(),
             request(Some(resume)),
             TIMING,
             CancellationToken::new(),
@@ -650,6 +719,7 @@ mod tests {
         let stream = open(
             hub.clone(),
             log.clone(),
+            no_contracts(),
             request(None),
             TIMING,
             CancellationToken::new(),
@@ -674,6 +744,7 @@ mod tests {
         let stream = open(
             hub,
             log,
+            no_contracts(),
             request(Some(resume)),
             TIMING,
             CancellationToken::new(),
@@ -721,6 +792,7 @@ mod tests {
         let stream = open(
             hub.clone(),
             log.clone(),
+            no_contracts(),
             request(Some(first)),
             TIMING,
             CancellationToken::new(),
@@ -742,6 +814,7 @@ mod tests {
         let stream = open(
             hub,
             log.clone(),
+            no_contracts(),
             request(Some(future)),
             TIMING,
             CancellationToken::new(),
@@ -758,11 +831,192 @@ mod tests {
         let log = embedded(&dir, DEFAULT_RETENTION);
         let shutdown = CancellationToken::new();
         let hub = Hub::new(log.clone(), 64, shutdown.clone());
-        let stream = open(hub, log, request(None), TIMING, shutdown.clone())
-            .await
-            .unwrap();
+        let stream = open(
+            hub,
+            log,
+            no_contracts(),
+            request(None),
+            TIMING,
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
         shutdown.cancel();
         let frames = collect(stream, |_| false).await;
         assert_eq!(frames.last().unwrap().1, "beacon.shutdown");
+    }
+
+    async fn contracts_with_three_versions() -> Arc<Registry> {
+        let registry = no_contracts();
+        let v1 = serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+            "required": ["a"]
+        });
+        let mut v2 = v1.clone();
+        v2["properties"]["c"] = serde_json::json!({"type": "boolean"});
+        registry.register("x.y", v1).await.unwrap();
+        registry.register("x.y", v2).await.unwrap();
+        registry
+            .set_mode("x.y", crate::schema::Mode::None)
+            .await
+            .unwrap();
+        let v3 = serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {"a": {"type": "integer"}},
+            "required": ["a"]
+        });
+        assert_eq!(registry.register("x.y", v3).await.unwrap(), 3);
+        registry
+    }
+
+    fn versioned(version: u32, data: serde_json::Value) -> crate::log::NewEvent {
+        let mut e = event("x.y", 0);
+        e.envelope =
+            serde_json::json!({"type": "x.y", "version": version, "data": data}).to_string();
+        e
+    }
+
+    fn with_types(types: &str, last: Option<Position>) -> Request {
+        let mut r = request(last);
+        r.filter = Filter::parse(Some(types), None, "u").unwrap();
+        r
+    }
+
+    #[tokio::test]
+    async fn version_views_project_additive_changes_and_report_breaking_ones_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = embedded(&dir, DEFAULT_RETENTION);
+        let schemas = contracts_with_three_versions().await;
+        let hub = Hub::new(log.clone(), 64, CancellationToken::new());
+        let first = log
+            .append(
+                "t",
+                vec![versioned(
+                    2,
+                    serde_json::json!({"a": "x", "b": 1, "c": true}),
+                )],
+            )
+            .await
+            .unwrap();
+        let origin = Position {
+            epoch: first.epoch.clone(),
+            offset: Offset::ZERO,
+        };
+        // One subscriber replays (catch-up path), one is live (hub path).
+        let replaying = open(
+            hub.clone(),
+            log.clone(),
+            schemas.clone(),
+            with_types("x.y@1", Some(origin)),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let live = open(
+            hub.clone(),
+            log.clone(),
+            schemas.clone(),
+            with_types("x.y@1", None),
+            TIMING,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let mut live = Box::pin(live);
+        live.next().await.unwrap().unwrap();
+        live.next().await.unwrap().unwrap();
+        log.append(
+            "t",
+            vec![
+                versioned(3, serde_json::json!({"a": 1})),
+                versioned(3, serde_json::json!({"a": 2})),
+            ],
+        )
+        .await
+        .unwrap();
+        log.append(
+            "t",
+            vec![
+                versioned(2, serde_json::json!({"a": "y", "c": false})),
+                versioned(1, serde_json::json!({"a": "z"})),
+            ],
+        )
+        .await
+        .unwrap();
+        let done = |f: &Frame| f.2.contains("\"a\":\"z\"");
+        let replayed = collect(replaying, done).await;
+        let lived = collect(live, done).await;
+        for frames in [&replayed, &lived] {
+            let events: Vec<serde_json::Value> = frames
+                .iter()
+                .filter(|f| f.1 == "x.y")
+                .map(|f| serde_json::from_str(&f.2).unwrap())
+                .collect();
+            let shown: Vec<_> = events
+                .iter()
+                .map(|e| (e["version"].clone(), e["data"].clone()))
+                .collect();
+            let expected_live = vec![
+                (serde_json::json!(1), serde_json::json!({"a": "y"})),
+                (serde_json::json!(1), serde_json::json!({"a": "z"})),
+            ];
+            if std::ptr::eq(frames, &replayed) {
+                assert_eq!(
+                    shown[0],
+                    (serde_json::json!(1), serde_json::json!({"a": "x", "b": 1})),
+                    "v2 shown as v1"
+                );
+                assert_eq!(shown[1..], expected_live[..]);
+            } else {
+                assert_eq!(shown, expected_live);
+            }
+            let notices: Vec<_> = frames
+                .iter()
+                .filter(|f| f.1 == "beacon.incompatible")
+                .collect();
+            assert_eq!(notices.len(), 1, "told once, not per event: {frames:?}");
+            assert!(
+                notices[0].2.contains("\"published\":3") && notices[0].2.contains("\"wanted\":1"),
+                "{}",
+                notices[0].2
+            );
+        }
+    }
+
+    #[test]
+    fn one_view_of_one_event_is_encoded_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let schemas = rt.block_on(contracts_with_three_versions());
+        let stored = versioned(2, serde_json::json!({"a": "x", "c": true}));
+        let delivery = Delivery {
+            epoch: Epoch::parse("abc").unwrap(),
+            offset: Offset::new(1, 0),
+            meta: stored.meta.clone(),
+            frame: Bytes::from_static(b"original"),
+            envelope: stored.envelope.clone().into(),
+            views: Default::default(),
+        };
+        let (Shaped::Frame(a), Shaped::Frame(b)) = (
+            view::shape_delivery(&delivery, 1, &schemas),
+            view::shape_delivery(&delivery, 1, &schemas),
+        ) else {
+            panic!("not framed");
+        };
+        assert_eq!(
+            a.as_ptr(),
+            b.as_ptr(),
+            "the second subscriber shares the first one's bytes"
+        );
+        assert!(!a.windows(3).any(|w| w == b"\"c\""), "projected away");
+        let Shaped::Frame(same) = view::shape_delivery(&delivery, 2, &schemas) else {
+            panic!()
+        };
+        assert!(same.windows(8).any(|w| w == b"\"c\":true"));
     }
 }

@@ -30,6 +30,9 @@ pub struct Filter {
     types: Vec<Pattern>,
     /// Empty: every subject (and events without one).
     subjects: Vec<Pattern>,
+    /// Version views asked for with `type@N`: events of that type are
+    /// delivered in the shape of version N of its contract.
+    views: Vec<(Box<str>, u32)>,
     /// Types the token allows (its `types` claim); empty: no restriction.
     /// Applies on top of `types`, so a query can narrow but never widen it.
     allowed: Vec<Pattern>,
@@ -39,16 +42,28 @@ pub struct Filter {
 
 impl Filter {
     /// Parses the comma-separated `types` and `subjects` query values.
-    /// Types: `order.created`, `order.*` (any type starting `order.`), `*`.
+    /// Types: `order.created`, `order.*` (any type starting `order.`), `*`,
+    /// and `order.created@1`: that type, in the shape of version 1 of its
+    /// contract (one version per type; not with wildcards).
     /// Subjects: `order/IE-1`, `order/*` (any subject starting `order/`), `*`.
     pub fn parse(
         types: Option<&str>,
         subjects: Option<&str>,
         user: &str,
     ) -> Result<Filter, String> {
+        let mut views = Vec::new();
         Ok(Filter {
             types: parse_list("types", types, |p| {
-                if let Some(prefix) = p.strip_suffix(".*") {
+                if let Some((kind, version)) = p.split_once('@') {
+                    let version = version.parse::<u32>().ok().filter(|v| *v >= 1)?;
+                    if !valid_type(kind)
+                        || views.iter().any(|(k, _): &(Box<str>, u32)| **k == *kind)
+                    {
+                        return None;
+                    }
+                    views.push((kind.into(), version));
+                    Some(Pattern::Exact(kind.into()))
+                } else if let Some(prefix) = p.strip_suffix(".*") {
                     valid_type(prefix).then(|| Pattern::Prefix(format!("{prefix}.").into()))
                 } else {
                     valid_type(p).then(|| Pattern::Exact(p.into()))
@@ -61,9 +76,18 @@ impl Filter {
                     valid_subject(p).then(|| Pattern::Exact(p.into()))
                 }
             })?,
+            views,
             allowed: Vec::new(),
             user: user.into(),
         })
+    }
+
+    /// The contract version this subscriber wants events of `kind` in, if any.
+    pub fn view_for(&self, kind: &str) -> Option<u32> {
+        self.views
+            .iter()
+            .find(|(k, _)| **k == *kind)
+            .map(|(_, v)| *v)
     }
 
     /// Limits the filter to the type patterns a token allows.
@@ -94,7 +118,7 @@ impl Filter {
 fn parse_list(
     name: &str,
     value: Option<&str>,
-    parse: impl Fn(&str) -> Option<Pattern>,
+    mut parse: impl FnMut(&str) -> Option<Pattern>,
 ) -> Result<Vec<Pattern>, String> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(Vec::new());
@@ -175,6 +199,24 @@ mod tests {
             .restrict_types("")
             .unwrap();
         assert!(!none.matches(&meta("order.created", None, &[])));
+    }
+
+    #[test]
+    fn version_views() {
+        let f = Filter::parse(Some("order.created@1,payment.*"), None, "1").unwrap();
+        assert_eq!(f.view_for("order.created"), Some(1));
+        assert_eq!(f.view_for("payment.failed"), None);
+        assert!(f.matches(&meta("order.created", None, &[])));
+        assert!(!f.matches(&meta("order.paid", None, &[])));
+        for bad in [
+            "order.*@1",
+            "order.created@0",
+            "order.created@x",
+            "a@1,a@2",
+            "@1",
+        ] {
+            assert!(Filter::parse(Some(bad), None, "1").is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,231 @@
+//! JSON Schemas (draft 2020-12) of Beacon's own wire types, generated from
+//! the Rust types with `schemars`.
+//!
+//! Two uses: the `components/schemas` of the OpenAPI document, and one
+//! file per type under `schemas/beacon/` (committed; a test fails when
+//! they are stale). Requests are described as they are deserialised,
+//! answers as they are serialised (an optional field of an answer is
+//! absent, or `null`, exactly as the server writes it).
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema};
+use serde_json::{Map, Value, json};
+
+use crate::api::error::ErrorBody;
+use crate::api::health::{Health, Readiness};
+use crate::api::publish::{Published, PublishedBatch};
+use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
+use crate::api::tenants::{CreateTenant, CreatedTenant, TenantInfo, TenantList};
+use crate::api::tokens::{MintToken, Minted};
+use crate::event::{Envelope, FieldError, PublishEvent};
+use crate::schema::compat::{CheckResult, Mode};
+use crate::schema::{Contract, TypeInfo};
+use crate::sse::connection::{Connected, Gap, Overflow, Shutdown};
+
+/// Which way a type crosses the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Sent by clients: described as deserialised.
+    Request,
+    /// Sent by the server: described as serialised.
+    Answer,
+}
+
+/// One described type: its schema name and how to generate it.
+struct Described {
+    name: &'static str,
+    direction: Direction,
+    /// Adds the type to a generator; returns the `$ref` (or inline) schema.
+    subschema: fn(&mut schemars::SchemaGenerator) -> Schema,
+    /// The type's root schema (draft 2020-12, with its own `$defs`).
+    root: fn(SchemaSettings) -> Schema,
+}
+
+fn described<T: JsonSchema>(name: &'static str, direction: Direction) -> Described {
+    Described {
+        name,
+        direction,
+        subschema: |generator| generator.subschema_for::<T>(),
+        root: |settings| settings.into_generator().into_root_schema_for::<T>(),
+    }
+}
+
+/// Every described type, by its schema name.
+fn types() -> [Described; 27] {
+    use Direction::{Answer, Request};
+    [
+        described::<PublishEvent>("PublishEvent", Request),
+        described::<CreateTenant>("CreateTenant", Request),
+        described::<MintToken>("MintToken", Request),
+        described::<SetMode>("SetMode", Request),
+        described::<ErrorBody<'static>>("ErrorBody", Answer),
+        described::<FieldError>("FieldError", Answer),
+        described::<Published>("Published", Answer),
+        described::<PublishedBatch>("PublishedBatch", Answer),
+        described::<Envelope>("Envelope", Answer),
+        described::<Connected<'static>>("Connected", Answer),
+        described::<Gap>("Gap", Answer),
+        described::<Overflow>("Overflow", Answer),
+        described::<Shutdown>("Shutdown", Answer),
+        described::<CreatedTenant>("CreatedTenant", Answer),
+        described::<TenantInfo>("TenantInfo", Answer),
+        described::<TenantList>("TenantList", Answer),
+        described::<Minted>("Minted", Answer),
+        described::<Registered>("Registered", Answer),
+        described::<SchemaList>("SchemaList", Answer),
+        described::<TypeInfo>("TypeInfo", Answer),
+        described::<Contract>("Contract", Answer),
+        described::<Mode>("Mode", Answer),
+        described::<ModeSet>("ModeSet", Answer),
+        described::<CheckResult>("CheckResult", Answer),
+        described::<Deprecated>("Deprecated", Answer),
+        described::<Health>("Health", Answer),
+        described::<Readiness>("Readiness", Answer),
+    ]
+}
+
+fn settings(direction: Direction) -> SchemaSettings {
+    let settings = SchemaSettings::draft2020_12();
+    match direction {
+        Direction::Request => settings.for_deserialize(),
+        Direction::Answer => settings.for_serialize(),
+    }
+}
+
+/// Descriptions of the stream's control events (`beacon.*`), whose Rust
+/// types live with the stream logic: `(schema, description, fields)`.
+const CONTROL_EVENTS: [(&str, &str, &[(&str, &str)]); 4] = [
+    (
+        "Connected",
+        "`beacon.connected`: the first event of every stream. Its SSE `id:` is the position \
+         the stream starts from, so a client that drops before any event still resumes exactly.",
+        &[
+            ("connection", "This connection's id, for support and logs."),
+            ("tenant", "The tenant whose events the stream carries."),
+            (
+                "resume",
+                "`none` (no id given), `exact` (replaying after the given id) or `gap` \
+                 (a `beacon.gap` follows).",
+            ),
+            ("last_event_id", "The id the client resumes from, if any."),
+            ("heartbeat_s", "Seconds between heartbeat comments."),
+        ],
+    ),
+    (
+        "Gap",
+        "`beacon.gap`: the requested position cannot be resumed from; delivery continues \
+         from the oldest event still available.",
+        &[
+            (
+                "reason",
+                "`expired` (older than retention), `epoch` (another incarnation of the \
+                 stream) or `unknown` (never issued by the stream).",
+            ),
+            ("requested", "The id that was asked for."),
+        ],
+    ),
+    (
+        "Overflow",
+        "`beacon.overflow`: the subscriber fell too far behind and the stream ends; \
+         reconnecting with `last_event_id` resumes exactly.",
+        &[
+            ("reason", "Always `slow_consumer`."),
+            (
+                "last_event_id",
+                "The last event delivered on this stream; resume from it.",
+            ),
+        ],
+    ),
+    (
+        "Shutdown",
+        "`beacon.shutdown`: the node is shutting down and closes the stream; reconnect \
+         (elsewhere) with `Last-Event-ID`.",
+        &[("reason", "A human-readable explanation.")],
+    ),
+];
+
+/// Adds the control events' descriptions (and the overflow reason's
+/// constant) to a generated schema named `name`; other schemas are left
+/// as they are.
+fn describe(name: &str, schema: &mut Value) {
+    let Some((_, description, fields)) = CONTROL_EVENTS.iter().find(|(n, _, _)| *n == name) else {
+        return;
+    };
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    object.insert("description".into(), json!(description));
+    let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (field, text) in fields.iter() {
+        if let Some(property) = properties.get_mut(*field).and_then(Value::as_object_mut) {
+            property.insert("description".into(), json!(text));
+        }
+    }
+    if name == "Overflow"
+        && let Some(reason) = properties.get_mut("reason").and_then(Value::as_object_mut)
+    {
+        reason.insert("const".into(), json!("slow_consumer"));
+    }
+}
+
+/// The `components/schemas` of the OpenAPI document: every described type
+/// and the types they use, referenced as `#/components/schemas/<name>`.
+pub fn components() -> Map<String, Value> {
+    build().0
+}
+
+/// The components, and the names of types whose request and answer
+/// schemas differ (the request one is kept; the tests want none).
+pub(super) fn build() -> (Map<String, Value>, Vec<String>) {
+    let mut out = Map::new();
+    let mut conflicts = Vec::new();
+    for direction in [Direction::Request, Direction::Answer] {
+        let mut generator = settings(direction)
+            .with(|s| {
+                s.definitions_path = "/components/schemas".into();
+                s.meta_schema = None;
+            })
+            .into_generator();
+        let mut inline = Vec::new();
+        for t in types().iter().filter(|t| t.direction == direction) {
+            let schema = (t.subschema)(&mut generator);
+            if schema.get("$ref").is_none() {
+                inline.push((t.name.to_owned(), schema.to_value()));
+            }
+        }
+        for (name, mut schema) in generator.take_definitions(true).into_iter().chain(inline) {
+            describe(&name, &mut schema);
+            match out.get(&name) {
+                Some(existing) if *existing != schema => conflicts.push(name),
+                _ => {
+                    out.insert(name, schema);
+                }
+            }
+        }
+    }
+    (out, conflicts)
+}
+
+/// The files of `schemas/beacon/`: `(file name, contents)`, one per
+/// described type, pretty JSON with a trailing newline, sorted by name.
+pub fn files() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = types()
+        .iter()
+        .map(|t| {
+            let mut schema = (t.root)(settings(t.direction)).to_value();
+            describe(t.name, &mut schema);
+            let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+            text.push('\n');
+            (format!("{}.json", t.name), text)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The schema names of the described types (each also a component).
+pub fn names() -> Vec<&'static str> {
+    types().iter().map(|t| t.name).collect()
+}
