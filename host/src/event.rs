@@ -240,8 +240,9 @@ pub struct Envelope {
     pub kind: String,
     /// Where the event comes from; default `/tenants/<tenant id>`.
     pub source: String,
-    /// The routing key given by the publisher, if any.
+    /// The routing key given by the publisher; absent if none was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub subject: Option<String>,
     /// When the event was accepted: RFC 3339, UTC, milliseconds.
     #[schemars(extend("format" = "date-time"))]
@@ -249,10 +250,12 @@ pub struct Envelope {
     /// The media type of `data`, always `application/json`.
     #[schemars(extend("const" = "application/json"))]
     pub datacontenttype: String,
-    /// The contract version `data` was checked against; absent for types
-    /// without a contract (tenants that allow unregistered types).
+    /// The contract version `data` conforms to: the one it was checked
+    /// against, or the version view the subscriber asked for (`type@N`).
+    /// Absent for types without a contract (tenants that allow
+    /// unregistered types).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(with = "u32", range(min = 1))]
     pub version: Option<u32>,
     /// The payload as published.
     pub data: Value,

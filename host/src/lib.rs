@@ -12,6 +12,7 @@
 //! - [`auth`]: admin token, tenant API keys, subscriber JWTs.
 //! - [`tenants`]: tenant records; embedded and Redis stores.
 //! - [`event`]: the published event shape, its checks, the CloudEvents envelope.
+//! - [`redis_conn`]: the lazy, self-reconnecting Redis connection of the small stores.
 //! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
 //! - [`hub`]: per-tenant log tail, frames encoded once, broadcast to local subscribers.
 //! - [`schema`]: event contracts — JSON-Schema registry, compatibility rules, validation.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod event;
 pub mod hub;
 pub mod log;
+pub mod redis_conn;
 pub mod schema;
 pub mod server;
 pub mod sse;

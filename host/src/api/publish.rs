@@ -7,13 +7,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, auth, schemas};
@@ -37,15 +37,38 @@ pub struct PublishedBatch {
     pub ids: Vec<String>,
 }
 
+/// The answer to a batch published with `?partial=true` of which some
+/// events were refused (207): the refused ones have `null` ids and their
+/// problems in `errors`; the others were stored.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PartiallyPublished {
+    /// One entry per event, in request order: its id, or `null` if refused.
+    pub ids: Vec<Option<String>>,
+    /// Every problem of the refused events, each with its pointer (`/3/data/total`).
+    pub errors: Vec<FieldError>,
+}
+
+/// `POST /v1/events` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishQuery {
+    /// Store the valid events of a batch even if others are refused.
+    #[serde(default)]
+    pub partial: bool,
+}
+
 /// Room the log adds to an envelope when framing it (the `id` field).
 const ID_OVERHEAD: usize = 64;
 
 pub async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<PublishQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let tenant = auth::tenant(&state, &headers).await?;
+    let Query(PublishQuery { partial }) =
+        query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     require_json(&headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -91,7 +114,10 @@ pub async fn publish(
         ));
     }
     let time = event::now_rfc3339();
+    let count = items.len();
     let mut events: Vec<NewEvent> = Vec::with_capacity(items.len());
+    // Request index of each event in `events`.
+    let mut accepted: Vec<usize> = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     let mut too_large = Vec::new();
     // Contract problems (422), kept apart from malformed envelopes (400).
@@ -143,8 +169,35 @@ pub async fn publish(
                     state.settings.max_event_bytes
                 ),
             ));
+            continue;
         }
         events.push(new);
+        accepted.push(i);
+    }
+    if partial && !single && !events.is_empty() && events.len() < count {
+        let mut problems = errors;
+        problems.extend(
+            violations
+                .iter()
+                .flat_map(|(invalid, at)| invalid.details(at)),
+        );
+        problems.extend(too_large);
+        let batch = state.log.append(&tenant.id, events).await?;
+        let mut ids = vec![None; count];
+        for (index, appended) in accepted.into_iter().zip(&batch.appended) {
+            ids[index] = Some(
+                Position {
+                    epoch: batch.epoch.clone(),
+                    offset: appended.offset,
+                }
+                .to_string(),
+            );
+        }
+        let body = PartiallyPublished {
+            ids,
+            errors: problems,
+        };
+        return Ok((StatusCode::MULTI_STATUS, Json(body)).into_response());
     }
     if !errors.is_empty() {
         return Err(

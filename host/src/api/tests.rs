@@ -452,3 +452,63 @@ async fn the_builtin_catalogue_can_be_left_out() {
         crate::schema::catalog::builtin().unwrap().len()
     );
 }
+
+#[tokio::test]
+async fn a_batch_may_ask_for_partial_acceptance() {
+    let n = node(|_| {}).await;
+    let (_, b) = n
+        .json("POST", "/v1/tenants", Some(ADMIN), json!({"id": "strict"}))
+        .await;
+    let key = b["api_key"].as_str().unwrap().to_owned();
+    let valid: Value = serde_json::from_str(include_str!(
+        "../../../schemas/catalog/examples/order.created.valid.json"
+    ))
+    .unwrap();
+    let batch = json!([
+        {"type": "order.created", "data": valid},
+        {"type": "order.created", "data": {"total": "x"}},
+        {"type": "bad type", "data": 1},
+        {"type": "order.created", "data": valid, "subject": "order/2"}
+    ]);
+    // By default a batch is all or nothing.
+    let (s, _) = n
+        .json("POST", "/v1/events", Some(&key), batch.clone())
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, b) = n
+        .json("POST", "/v1/events?partial=true", Some(&key), batch)
+        .await;
+    assert_eq!(s, StatusCode::MULTI_STATUS, "{b}");
+    let ids = b["ids"].as_array().unwrap();
+    assert!(
+        ids[0].is_string() && ids[1].is_null() && ids[2].is_null() && ids[3].is_string(),
+        "{b}"
+    );
+    let paths: Vec<&str> = b["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with("/1/data")) && paths.contains(&"/2/type"),
+        "{paths:?}"
+    );
+    let read = n
+        .state
+        .log
+        .read("strict", crate::log::Offset::ZERO, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.events.len(), 2);
+    assert_eq!(read.events[1].meta.subject.as_deref(), Some("order/2"));
+    let (s, _) = n
+        .json(
+            "POST",
+            "/v1/events?partial=maybe",
+            Some(&key),
+            json!({"type": "a", "data": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

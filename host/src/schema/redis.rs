@@ -29,18 +29,14 @@
 //! miss a change the way a lost pub/sub message can.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::ConnectionManager;
 use ::redis::{AsyncCommands, Script};
 use async_trait::async_trait;
-use tokio::sync::Mutex;
 
 use super::store::{ContractStore, StoredCatalogue};
 use super::{Contract, Mode, SchemaError};
-
-/// Bound on connecting and on each command, so a hung Redis is an error.
-const TIMEOUT: Duration = Duration::from_secs(2);
+use crate::redis_conn::{LazyRedis, is_unavailable};
 
 /// KEYS: contracts, latest, rev. ARGV: type, version, contract JSON.
 const APPEND_LUA: &str = r"
@@ -61,10 +57,7 @@ return 1
 ";
 
 pub struct RedisContracts {
-    client: ::redis::Client,
-    /// Created on first use (Redis may be down when the node starts), then
-    /// reconnecting by itself.
-    manager: Mutex<Option<ConnectionManager>>,
+    redis: LazyRedis,
     contracts: String,
     latest: String,
     modes: String,
@@ -76,12 +69,10 @@ pub struct RedisContracts {
 
 impl RedisContracts {
     pub fn new(url: &str, prefix: &str) -> Result<Self, SchemaError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|e| SchemaError::Backend(format!("invalid Redis URL: {e}")))?;
+        let redis = LazyRedis::new(url).map_err(SchemaError::Backend)?;
         let key = |name: &str| format!("{{{prefix}:schemas}}:{name}");
         Ok(RedisContracts {
-            client,
-            manager: Mutex::new(None),
+            redis,
             contracts: key("contracts"),
             latest: key("latest"),
             modes: key("modes"),
@@ -93,24 +84,12 @@ impl RedisContracts {
     }
 
     async fn conn(&self) -> Result<ConnectionManager, SchemaError> {
-        let mut slot = self.manager.lock().await;
-        if let Some(m) = slot.as_ref() {
-            return Ok(m.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT))
-            .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
-            .await
-            .map_err(unavailable)?;
-        *slot = Some(manager.clone());
-        Ok(manager)
+        self.redis.get().await.map_err(unavailable)
     }
 }
 
 fn unavailable(e: ::redis::RedisError) -> SchemaError {
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+    if is_unavailable(&e) {
         SchemaError::Unavailable(e.to_string())
     } else {
         SchemaError::Backend(e.to_string())

@@ -4,58 +4,35 @@
 //! (hash key-hash → tenant id). A tenant is created with `HSETNX`, so two
 //! nodes creating the same id at once cannot both succeed.
 
-use std::time::Duration;
-
 use ::redis::AsyncCommands;
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::ConnectionManager;
 use async_trait::async_trait;
-use tokio::sync::Mutex;
 
 use super::{StoreError, Tenant, TenantStore};
-
-/// Bound on connecting and on each command, so a hung Redis is an error.
-const TIMEOUT: Duration = Duration::from_secs(2);
+use crate::redis_conn::{LazyRedis, is_unavailable};
 
 pub struct RedisTenants {
-    client: ::redis::Client,
-    /// Created on first use (Redis may be down when the node starts), then
-    /// reconnecting by itself.
-    manager: Mutex<Option<ConnectionManager>>,
+    redis: LazyRedis,
     tenants_key: String,
     keys_key: String,
 }
 
 impl RedisTenants {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = ::redis::Client::open(url)
-            .map_err(|e| StoreError::Backend(format!("invalid Redis URL: {e}")))?;
         Ok(RedisTenants {
-            client,
-            manager: Mutex::new(None),
+            redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
             tenants_key: format!("{prefix}:tenants"),
             keys_key: format!("{prefix}:api-keys"),
         })
     }
 
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let mut slot = self.manager.lock().await;
-        if let Some(m) = slot.as_ref() {
-            return Ok(m.clone());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT))
-            .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(self.client.clone(), config)
-            .await
-            .map_err(unavailable)?;
-        *slot = Some(manager.clone());
-        Ok(manager)
+        self.redis.get().await.map_err(unavailable)
     }
 }
 
 fn unavailable(e: ::redis::RedisError) -> StoreError {
-    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+    if is_unavailable(&e) {
         StoreError::Unavailable(e.to_string())
     } else {
         StoreError::Backend(e.to_string())

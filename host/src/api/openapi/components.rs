@@ -13,14 +13,14 @@ use serde_json::{Map, Value, json};
 
 use crate::api::error::ErrorBody;
 use crate::api::health::{Health, Readiness};
-use crate::api::publish::{Published, PublishedBatch};
+use crate::api::publish::{PartiallyPublished, Published, PublishedBatch};
 use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
 use crate::api::tenants::{CreateTenant, CreatedTenant, TenantInfo, TenantList};
 use crate::api::tokens::{MintToken, Minted};
 use crate::event::{Envelope, FieldError, PublishEvent};
 use crate::schema::compat::{CheckResult, Mode};
 use crate::schema::{Contract, TypeInfo};
-use crate::sse::connection::{Connected, Gap, Overflow, Shutdown};
+use crate::sse::connection::{Connected, Gap, Incompatible, Overflow, Shutdown};
 
 /// Which way a type crosses the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ fn described<T: JsonSchema>(name: &'static str, direction: Direction) -> Describ
 }
 
 /// Every described type, by its schema name.
-fn types() -> [Described; 27] {
+fn types() -> [Described; 29] {
     use Direction::{Answer, Request};
     [
         described::<PublishEvent>("PublishEvent", Request),
@@ -62,9 +62,11 @@ fn types() -> [Described; 27] {
         described::<FieldError>("FieldError", Answer),
         described::<Published>("Published", Answer),
         described::<PublishedBatch>("PublishedBatch", Answer),
+        described::<PartiallyPublished>("PartiallyPublished", Answer),
         described::<Envelope>("Envelope", Answer),
         described::<Connected<'static>>("Connected", Answer),
         described::<Gap>("Gap", Answer),
+        described::<Incompatible<'static>>("Incompatible", Answer),
         described::<Overflow>("Overflow", Answer),
         described::<Shutdown>("Shutdown", Answer),
         described::<CreatedTenant>("CreatedTenant", Answer),
@@ -92,9 +94,16 @@ fn settings(direction: Direction) -> SchemaSettings {
     }
 }
 
+/// A control event's schema name, description, and `(field, description)`s.
+type ControlEvent = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
 /// Descriptions of the stream's control events (`beacon.*`), whose Rust
-/// types live with the stream logic: `(schema, description, fields)`.
-const CONTROL_EVENTS: [(&str, &str, &[(&str, &str)]); 4] = [
+/// types live with the stream logic.
+const CONTROL_EVENTS: [ControlEvent; 5] = [
     (
         "Connected",
         "`beacon.connected`: the first event of every stream. Its SSE `id:` is the position \
@@ -125,6 +134,24 @@ const CONTROL_EVENTS: [(&str, &str, &[(&str, &str)]); 4] = [
         ],
     ),
     (
+        "Incompatible",
+        "`beacon.incompatible`: events of `type` published as version `published` cannot be \
+         shown in the shape of version `wanted` (the change is not additive); they are skipped \
+         for this subscriber. Sent once per type and published version.",
+        &[
+            ("type", "The event type."),
+            (
+                "wanted",
+                "The version view the subscriber asked for (`type@N`).",
+            ),
+            (
+                "published",
+                "The contract version the skipped events were published as.",
+            ),
+            ("reason", "Why the versions are incompatible."),
+        ],
+    ),
+    (
         "Overflow",
         "`beacon.overflow`: the subscriber fell too far behind and the stream ends; \
          reconnecting with `last_event_id` resumes exactly.",
@@ -143,6 +170,35 @@ const CONTROL_EVENTS: [(&str, &str, &[(&str, &str)]); 4] = [
         &[("reason", "A human-readable explanation.")],
     ),
 ];
+
+/// Joins the lines of each paragraph of every `description` (doc
+/// comments are wrapped at 100 columns; the schema should not be).
+fn unwrap_descriptions(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                match value {
+                    Value::String(text) if key == "description" => {
+                        *text = text
+                            .split("\n\n")
+                            .map(|paragraph| {
+                                paragraph
+                                    .lines()
+                                    .map(str::trim)
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    _ => unwrap_descriptions(value),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
+}
 
 /// Adds the control events' descriptions (and the overflow reason's
 /// constant) to a generated schema named `name`; other schemas are left
@@ -197,6 +253,7 @@ pub(super) fn build() -> (Map<String, Value>, Vec<String>) {
         }
         for (name, mut schema) in generator.take_definitions(true).into_iter().chain(inline) {
             describe(&name, &mut schema);
+            unwrap_descriptions(&mut schema);
             match out.get(&name) {
                 Some(existing) if *existing != schema => conflicts.push(name),
                 _ => {
@@ -216,6 +273,7 @@ pub fn files() -> Vec<(String, String)> {
         .map(|t| {
             let mut schema = (t.root)(settings(t.direction)).to_value();
             describe(t.name, &mut schema);
+            unwrap_descriptions(&mut schema);
             let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
             text.push('\n');
             (format!("{}.json", t.name), text)

@@ -22,9 +22,8 @@ pub const OPENAPI_VERSION: &str = "3.1.1";
 /// `GET /openapi.json` (no authentication). Built once per process.
 pub async fn openapi() -> Response {
     static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| {
-        Bytes::from(serde_json::to_vec(&document()).unwrap_or_default())
-    });
+    let body =
+        DOCUMENT.get_or_init(|| Bytes::from(serde_json::to_vec(&document()).unwrap_or_default()));
     (
         [(
             header::CONTENT_TYPE,
@@ -193,10 +192,6 @@ fn tenant_key() -> Value {
 }
 
 const UNAUTHORIZED: (&str, &str) = ("401", "`unauthorized`: missing or invalid credentials.");
-const BAD_REQUEST: (&str, &str) = (
-    "400",
-    "`invalid_request`: the body is not the expected JSON shape.",
-);
 const UNSUPPORTED: (&str, &str) = ("415", "`unsupported_media_type`: the body is not JSON.");
 const TOO_LARGE: (&str, &str) = ("413", "`body_too_large`.");
 const UNAVAILABLE: (&str, &str) = (
@@ -238,7 +233,7 @@ fn publish() -> Value {
     let op = operation(
         "publish",
         "events",
-        "Publish one event, or a batch (all-or-nothing).",
+        "Publish one event, or a batch (all-or-nothing unless `partial=true`).",
         tenant_key(),
         (
             "201",
@@ -258,7 +253,7 @@ fn publish() -> Value {
             (
                 "400",
                 "`invalid_json`, `invalid_event` (details point at each field, e.g. `/0/type`), \
-                 `invalid_idempotency_key`.",
+                 `invalid_idempotency_key`, `invalid_query`.",
             ),
             UNAUTHORIZED,
             (
@@ -277,9 +272,24 @@ fn publish() -> Value {
         ],
     );
     let mut op = op;
+    if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+        responses.insert(
+            "207".into(),
+            answer(
+                "With `partial=true`, some events of the batch were refused: the others were \
+                 stored.",
+                schema_ref("PartiallyPublished"),
+            ),
+        );
+    }
     op.insert(
         "parameters".into(),
         json!([{
+            "name": "partial", "in": "query", "required": false,
+            "description": "Store the valid events of a batch even if others are refused \
+                (answer 207).",
+            "schema": {"type": "boolean", "default": false},
+        }, {
             "name": "Idempotency-Key", "in": "header", "required": false,
             "description": "De-duplicates the request within the idempotency window; batch item \
                 `i` gets `<key>/<i>` unless it has its own `key`.",
@@ -330,7 +340,10 @@ fn stream() -> Value {
                 "`invalid_query`, `invalid_filter`, `invalid_last_event_id`.",
             ),
             UNAUTHORIZED,
-            ("403", "`forbidden`: the token's `types` claim is not valid."),
+            (
+                "403",
+                "`forbidden`: the token's `types` claim is not valid.",
+            ),
             UNAVAILABLE,
             INTERNAL,
         ],
@@ -340,10 +353,11 @@ fn stream() -> Value {
         json!([
             {
                 "name": "types", "in": "query", "required": false,
-                "description": "Comma-separated event types: exact, `prefix.*` or `*`. Default: all \
-                    the token allows.",
+                "description": "Comma-separated event types: exact, `prefix.*` or `*`, and \
+                    `type@N` for a version view (events of that type in the shape of version N \
+                    of its contract). Default: all the token allows.",
                 "schema": {"type": "string"},
-                "example": "order.*,payment.succeeded",
+                "example": "order.*,payment.succeeded,order.created@1",
             },
             {
                 "name": "subjects", "in": "query", "required": false,
@@ -389,10 +403,10 @@ fn sse_event() -> Value {
             },
             "required": ["event", "data"],
         });
-        if id && let Some(required) = branch["required"].as_array_mut() {
-            required.push(json!("id"));
-        } else if let Some(branch) = branch.as_object_mut() {
-            branch.insert("not".into(), json!({"required": ["id"]}));
+        if id {
+            branch["required"] = json!(["id", "event", "data"]);
+        } else {
+            branch["not"] = json!({"required": ["id"]});
         }
         branch
     }
@@ -428,6 +442,12 @@ fn sse_event() -> Value {
                 "beacon.gap",
                 "Gap",
                 "The requested position could not be resumed from.",
+                false,
+            ),
+            control(
+                "beacon.incompatible",
+                "Incompatible",
+                "Events of a type cannot be shown in the requested version view; they are skipped.",
                 false,
             ),
             control(
@@ -540,7 +560,10 @@ fn list_schemas() -> Value {
         "schemas",
         "The contract catalogue.",
         admin(),
-        ("200", answer("One summary per type.", schema_ref("SchemaList"))),
+        (
+            "200",
+            answer("One summary per type.", schema_ref("SchemaList")),
+        ),
         &[UNAUTHORIZED],
     ))
 }
@@ -611,7 +634,10 @@ fn set_compatibility() -> Value {
         "schemas",
         "Set a type's compatibility mode.",
         admin(),
-        ("200", answer("The mode now in force.", schema_ref("ModeSet"))),
+        (
+            "200",
+            answer("The mode now in force.", schema_ref("ModeSet")),
+        ),
         &[
             ("400", "`invalid_type`, `invalid_request`."),
             UNAUTHORIZED,
@@ -635,7 +661,10 @@ fn check_schema() -> Value {
         "schemas",
         "Would this schema be accepted as the next version? Nothing is stored.",
         admin(),
-        ("200", answer("The verdict and every reason.", schema_ref("CheckResult"))),
+        (
+            "200",
+            answer("The verdict and every reason.", schema_ref("CheckResult")),
+        ),
         &[
             (
                 "400",

@@ -30,11 +30,36 @@ pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<()> {
     }
 }
 
-/// Creates the bench tenant and returns its API key.
-pub async fn create_tenant(addr: SocketAddr, admin_token: &str) -> Result<String> {
+/// Registers a contract for the bench's event type (so publishes are validated).
+pub async fn register_contract(addr: SocketAddr, admin_token: &str) -> Result<()> {
     let mut conn = HttpConn::new(addr);
-    // The bench publishes its own event type, which has no contract.
-    let body = json!({ "id": TENANT, "allow_unregistered_types": true }).to_string();
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            crate::sse::TS_KEY: {"type": "integer", "minimum": 0},
+            "seq": {"type": "integer", "minimum": 0},
+            "pad": {"type": "string", "maxLength": 65536}
+        },
+        "required": [crate::sse::TS_KEY, "seq"],
+        "additionalProperties": false
+    })
+    .to_string();
+    let path = format!("/v1/schemas/{}/versions", crate::publisher::EVENT_TYPE);
+    let resp = conn
+        .request("POST", &path, Some(admin_token), Some(schema.as_bytes()))
+        .await?;
+    if resp.status != 201 {
+        bail!("POST {path} answered {}: {}", resp.status, resp.text());
+    }
+    Ok(())
+}
+
+/// Creates the bench tenant and returns its API key. Without a registered
+/// contract the tenant must be allowed to publish unregistered types.
+pub async fn create_tenant(addr: SocketAddr, admin_token: &str, contract: bool) -> Result<String> {
+    let mut conn = HttpConn::new(addr);
+    let body = json!({ "id": TENANT, "allow_unregistered_types": !contract }).to_string();
     let resp = conn
         .request(
             "POST",

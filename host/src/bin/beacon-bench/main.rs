@@ -110,6 +110,10 @@ pub struct Opts {
     /// Log filter passed to the server as BEACON_LOG (its log goes to a scratch file).
     #[arg(long, default_value = "warn")]
     server_log: String,
+    /// Register a JSON-Schema contract for the bench's event type, so every
+    /// publish is validated (default: the type is unregistered).
+    #[arg(long)]
+    contract: bool,
 
     /// idle: streams to open.
     #[arg(long, default_value_t = 10_000)]

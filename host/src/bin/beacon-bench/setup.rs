@@ -35,7 +35,11 @@ impl Target {
             api_key: String::new(),
         };
         api::wait_ready(target.addr(), Duration::from_secs(30)).await?;
-        let api_key = api::create_tenant(target.addr(), &target.server.admin_token).await?;
+        if opts.contract {
+            api::register_contract(target.addr(), &target.server.admin_token).await?;
+        }
+        let api_key =
+            api::create_tenant(target.addr(), &target.server.admin_token, opts.contract).await?;
         Ok(Self { api_key, ..target })
     }
 
