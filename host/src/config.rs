@@ -43,6 +43,11 @@ pub struct Settings {
     /// data directory.
     #[arg(long, env = "BEACON_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Browser origins allowed to call Beacon with credentials (the
+    /// `beacon_token` cookie), comma-separated, e.g.
+    /// `https://app.example.com`. Empty: any origin, without credentials.
+    #[arg(long, env = "BEACON_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
     /// Install the built-in event catalogue on the first start of an empty
     /// embedded store.
     #[arg(long, env = "BEACON_BUILTIN_CATALOG", default_value_t = true, action = clap::ArgAction::Set)]
@@ -113,6 +118,13 @@ impl Settings {
         for (name, value) in positive {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
+            }
+        }
+        for origin in &self.cors_origins {
+            if axum::http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {
+                return Err(format!(
+                    "--cors-origins: {origin:?} is not an origin such as https://app.example.com"
+                ));
             }
         }
         if self.heartbeat.is_zero() {

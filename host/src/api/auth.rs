@@ -1,7 +1,7 @@
 //! Who is calling: admin, tenant (API key) or subscriber (JWT).
 
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 
 use super::ApiError;
 use crate::auth::jwt::{self, Claims};
@@ -11,6 +11,22 @@ use crate::tenants::Tenant;
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     bearer(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))
+}
+
+/// The cookie subscribers' browsers send with `EventSource(url, {withCredentials: true})`.
+pub const TOKEN_COOKIE: &str = "beacon_token";
+
+/// The value of the `beacon_token` cookie, if the request carries one.
+fn token_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == TOKEN_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// Requires the platform admin token.
@@ -36,14 +52,18 @@ pub async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<Tenant, Api
         .ok_or_else(|| AuthError::Invalid.into())
 }
 
-/// Requires a subscriber token, from the header or `access_token`.
+/// Requires a subscriber token, from the `Authorization` header, the
+/// `access_token` query parameter or the `beacon_token` cookie.
 pub async fn subscriber(
     state: &AppState,
     headers: &HeaderMap,
     query_token: Option<&str>,
 ) -> Result<Claims, ApiError> {
+    // Header first, then the query (EventSource cannot set headers), then the cookie.
+    let cookie = token_cookie(headers);
     let token = authorization(headers)
         .or(query_token)
+        .or(cookie.as_deref())
         .ok_or(AuthError::Missing)?;
     let tenant_id = jwt::unverified_tenant(token)?;
     let tenant = state

@@ -22,17 +22,18 @@ pub mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post, put};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 pub use error::ApiError;
 
-/// The whole HTTP surface; tests drive it with `oneshot` without a socket.
-pub fn app(state: AppState) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
+/// CORS: any origin without credentials by default; with configured
+/// origins, exactly those, with credentials (so `EventSource(url,
+/// {withCredentials: true})` sends the `beacon_token` cookie).
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
@@ -41,6 +42,20 @@ pub fn app(state: AppState) -> Router {
             HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([HeaderName::from_static("idempotent-replayed")]);
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if allowed.is_empty() {
+        layer.allow_origin(Any)
+    } else {
+        layer.allow_origin(allowed).allow_credentials(true)
+    }
+}
+
+/// The whole HTTP surface; tests drive it with `oneshot` without a socket.
+pub fn app(state: AppState) -> Router {
+    let cors = cors(&state.settings.cors_origins);
     Router::new()
         .route("/v1/events", post(publish::publish))
         .route("/v1/stream", get(stream::stream))

@@ -512,3 +512,54 @@ async fn a_batch_may_ask_for_partial_acceptance() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn subscribers_may_send_their_token_as_a_cookie_and_cors_allows_credentials_for_listed_origins()
+ {
+    let n = node(|s| s.cors_origins = vec!["https://app.example.com".into()]).await;
+    let key = n.tenant("acme").await;
+    let (_, minted) = n
+        .json("POST", "/v1/tokens", Some(&key), json!({"sub": "42"}))
+        .await;
+    let token = minted["token"].as_str().unwrap();
+    let request = |cookie: String, origin: &'static str| {
+        Request::builder()
+            .uri("/v1/stream")
+            .header("cookie", cookie)
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = super::app(n.state.clone())
+        .oneshot(request(
+            format!("theme=dark; beacon_token={token}"),
+            "https://app.example.com",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let other = super::app(n.state.clone())
+        .oneshot(request(
+            format!("beacon_token={token}"),
+            "https://evil.example",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        other.headers().get("access-control-allow-origin").is_none(),
+        "unlisted origins get no CORS grant"
+    );
+    let bad = super::app(n.state.clone())
+        .oneshot(request(
+            "beacon_token=forged.token.value".into(),
+            "https://app.example.com",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+}
