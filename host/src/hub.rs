@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Mutex, broadcast};
+use std::sync::Mutex;
+
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::log::{Epoch, EventMeta, LogError, Offset, Position, SharedLog};
@@ -52,9 +54,9 @@ pub struct Delivery {
 pub struct Hub {
     log: SharedLog,
     capacity: usize,
-    /// Live tails by tenant. A tokio mutex: creating a tail awaits the log
-    /// (to learn where the tail starts) while holding it, so a subscriber
-    /// never sees a tail whose start is not fixed yet.
+    /// Live tails by tenant. A `std` mutex: it is held only to look up,
+    /// insert or remove an entry, never across an await, so a slow log
+    /// backend cannot stall subscriptions of other tenants.
     tails: Mutex<HashMap<String, broadcast::Sender<Arc<Delivery>>>>,
     shutdown: CancellationToken,
 }
@@ -76,11 +78,18 @@ impl Hub {
         self: &Arc<Self>,
         tenant: &str,
     ) -> Result<broadcast::Receiver<Arc<Delivery>>, LogError> {
-        let mut tails = self.tails.lock().await;
-        if let Some(tx) = tails.get(tenant) {
+        if let Some(tx) = self.lock().get(tenant) {
             return Ok(tx.subscribe());
         }
+        // Where a new tail starts: read before the tail exists, and before
+        // the caller reads the log itself, so anything appended later is
+        // either in the caller's read or delivered by the tail.
         let start = self.log.read(tenant, Offset::MAX, 0).await?;
+        let mut tails = self.lock();
+        if let Some(tx) = tails.get(tenant) {
+            // Another subscriber started the tail meanwhile.
+            return Ok(tx.subscribe());
+        }
         let (tx, rx) = broadcast::channel(self.capacity);
         tails.insert(tenant.to_owned(), tx.clone());
         tokio::spawn(
@@ -91,8 +100,14 @@ impl Hub {
     }
 
     /// Number of tenants with a live tail on this node.
-    pub async fn active_tenants(&self) -> usize {
-        self.tails.lock().await.len()
+    pub fn active_tenants(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Delivery>>>> {
+        self.tails
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn run_tail(
@@ -148,13 +163,13 @@ impl Hub {
                 }
             }
             if tx.receiver_count() == 0 {
-                let mut tails = self.tails.lock().await;
+                let mut tails = self.lock();
                 if tx.receiver_count() == 0 {
                     tails.remove(&tenant);
                     return;
                 }
             }
         }
-        self.tails.lock().await.remove(&tenant);
+        self.lock().remove(&tenant);
     }
 }

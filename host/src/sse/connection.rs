@@ -326,7 +326,10 @@ impl Connection {
                     }
                     Err(error) => {
                         tracing::warn!(tenant = %self.tenant, %error, "subscribe failed; retrying");
-                        tokio::time::sleep(REPLAY_RETRY).await;
+                        tokio::select! {
+                            _ = self.shutdown.cancelled() => self.close_for_shutdown(),
+                            _ = tokio::time::sleep(REPLAY_RETRY) => {}
+                        }
                     }
                 }
             }
