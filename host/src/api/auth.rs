@@ -7,7 +7,7 @@ use super::ApiError;
 use crate::auth::jwt::{self, Claims};
 use crate::auth::{AuthError, bearer, secrets};
 use crate::state::AppState;
-use crate::tenants::Tenant;
+use crate::tenants::{Scope, Tenant};
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
     bearer(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))
@@ -39,15 +39,34 @@ pub fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Requires a tenant API key; returns its tenant.
-pub async fn tenant(state: &AppState, headers: &HeaderMap) -> Result<Tenant, ApiError> {
+/// Requires a tenant API key that allows `scope`; returns its tenant.
+/// An unknown or expired key is 401; a valid key without the scope is 403.
+pub async fn tenant(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Tenant, ApiError> {
     let key = authorization(headers).ok_or(AuthError::Missing)?;
     if !key.starts_with(secrets::API_KEY_PREFIX) {
         return Err(AuthError::Invalid.into());
     }
+    let record = state
+        .tenants
+        .key_by_hash(&secrets::hash_api_key(key))
+        .await?
+        .ok_or(AuthError::Invalid)?;
+    if record.expired(jwt::now_s()) {
+        return Err(AuthError::KeyExpired.into());
+    }
+    if !record.allows(scope) {
+        return Err(ApiError::forbidden(format!(
+            "this API key lacks the `{}` scope",
+            scope.as_str()
+        )));
+    }
     state
         .tenants
-        .by_key_hash(&secrets::hash_api_key(key))
+        .get(&record.tenant)
         .await?
         .ok_or_else(|| AuthError::Invalid.into())
 }

@@ -134,6 +134,10 @@ impl From<StoreError> for ApiError {
                 "tenant_exists",
                 format!("tenant {id:?} already exists"),
             ),
+            StoreError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
+            StoreError::Limit(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", message)
+            }
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "tenant store unavailable");
                 ApiError::new(

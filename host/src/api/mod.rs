@@ -23,7 +23,7 @@ pub mod tokens;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
@@ -61,6 +61,14 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stream", get(stream::stream))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get))
+        .route(
+            "/v1/tenants/{id}/keys",
+            post(tenants::create_key).get(tenants::list_keys),
+        )
+        .route(
+            "/v1/tenants/{id}/keys/{key_id}",
+            delete(tenants::delete_key),
+        )
         .route("/v1/tokens", post(tokens::mint))
         .route("/v1/schemas", get(schemas::list))
         .route("/v1/schemas/{type}", get(schemas::get))

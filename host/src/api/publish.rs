@@ -21,6 +21,7 @@ use crate::event::{self, FieldError, MAX_KEY_LEN, PublishEvent};
 use crate::log::{NewEvent, Position};
 use crate::schema::Invalid;
 use crate::state::AppState;
+use crate::tenants::Scope;
 
 /// The answer to one published event (201).
 #[derive(Debug, Serialize, JsonSchema)]
@@ -66,7 +67,7 @@ pub async fn publish(
     query: Result<Query<PublishQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let tenant = auth::tenant(&state, &headers).await?;
+    let tenant = auth::tenant(&state, &headers, Scope::Publish).await?;
     let Query(PublishQuery { partial }) =
         query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     require_json(&headers)?;

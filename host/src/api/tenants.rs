@@ -1,4 +1,6 @@
-//! `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{id}` (admin).
+//! Tenants and their API keys (admin): `POST/GET /v1/tenants`,
+//! `GET /v1/tenants/{id}`, `POST/GET /v1/tenants/{id}/keys`,
+//! `DELETE /v1/tenants/{id}/keys/{key_id}`.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, auth};
 use crate::auth::{jwt, secrets};
 use crate::state::AppState;
-use crate::tenants::{MAX_TENANT_ID_LEN, Tenant, valid_tenant_id};
+use crate::tenants::{ApiKey, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id};
 
 /// `POST /v1/tenants`: a new tenant.
 #[derive(Deserialize, JsonSchema)]
@@ -35,8 +37,76 @@ pub struct CreatedTenant {
     /// to publish and mint subscriber tokens. Stored hashed: it cannot be
     /// shown again.
     api_key: String,
+    /// The id of that first key (it has every scope).
+    key_id: String,
     /// The HS256 secret subscriber tokens of this tenant are signed with.
     signing_secret: String,
+}
+
+/// `POST /v1/tenants/{id}/keys`: a new API key, optionally rotating an old one.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// What the key may do (default: every scope).
+    #[serde(default)]
+    scopes: Option<Vec<Scope>>,
+    /// The id of a key this one replaces: it keeps working for
+    /// `overlap_s` seconds, then stops.
+    #[serde(default)]
+    rotate: Option<String>,
+    /// With `rotate`: how long the old key still works (default 3600, at
+    /// most 30 days; 0 revokes it at once).
+    #[serde(default)]
+    overlap_s: Option<u64>,
+}
+
+/// A new API key: the only time the key itself is shown.
+#[derive(Serialize, JsonSchema)]
+pub struct CreatedKey {
+    /// The key's public id (`k_...`).
+    id: String,
+    /// The key (`bk_...`). Stored hashed: it cannot be shown again.
+    api_key: String,
+    scopes: Vec<Scope>,
+    /// With `rotate`: when the replaced key stops working (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotated_key_expires_at: Option<u64>,
+}
+
+/// An API key without its secret.
+#[derive(Serialize, JsonSchema)]
+pub struct KeyInfo {
+    id: String,
+    scopes: Vec<Scope>,
+    /// Unix seconds.
+    created_at: u64,
+    /// Unix seconds after which the key no longer works, if set.
+    expires_at: Option<u64>,
+}
+
+/// `GET /v1/tenants/{id}/keys`.
+#[derive(Serialize, JsonSchema)]
+pub struct KeyList {
+    keys: Vec<KeyInfo>,
+}
+
+/// Default overlap of a rotated key: an hour for every client to switch.
+pub const DEFAULT_OVERLAP_S: u64 = 3600;
+/// Longest overlap of a rotated key.
+pub const MAX_OVERLAP_S: u64 = 30 * 24 * 3600;
+
+/// A new key record and the key itself.
+fn new_key(tenant: &str, scopes: Vec<Scope>) -> (ApiKey, String) {
+    let api_key = secrets::new_api_key();
+    let record = ApiKey {
+        id: format!("k_{}", &secrets::random_hex32()[..16]),
+        tenant: tenant.to_owned(),
+        hash: secrets::hash_api_key(&api_key),
+        scopes,
+        created_at: jwt::now_s(),
+        expires_at: None,
+    };
+    (record, api_key)
 }
 
 /// A tenant, without its secrets.
@@ -82,21 +152,21 @@ pub async fn create(
             ),
         ));
     }
-    let api_key = secrets::new_api_key();
+    let (key, api_key) = new_key(&body.id, Scope::ALL.to_vec());
     let tenant = Tenant {
         id: body.id,
-        api_key_hash: secrets::hash_api_key(&api_key),
         signing_secret: secrets::random_hex32(),
         created_at: jwt::now_s(),
         allow_unregistered_types: body.allow_unregistered_types,
     };
-    state.tenants.create(&tenant).await?;
+    state.tenants.create(&tenant, &key).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
     Ok((
         StatusCode::CREATED,
         Json(CreatedTenant {
             id: tenant.id,
             api_key,
+            key_id: key.id,
             signing_secret: tenant.signing_secret,
         }),
     ))
@@ -129,4 +199,102 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("no such tenant"))?;
     Ok(Json(tenant.into()))
+}
+
+/// `POST /v1/tenants/{id}/keys`.
+pub async fn create_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<CreateKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    auth::admin(&state, &headers)?;
+    let Json(body) = body?;
+    state
+        .tenants
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let scopes = body.scopes.unwrap_or_else(|| Scope::ALL.to_vec());
+    if scopes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "a key needs at least one scope",
+        ));
+    }
+    let overlap = body.overlap_s.unwrap_or(DEFAULT_OVERLAP_S);
+    if overlap > MAX_OVERLAP_S {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("`overlap_s` is at most {MAX_OVERLAP_S}"),
+        ));
+    }
+    let old = match &body.rotate {
+        Some(old_id) => {
+            let keys = state.tenants.keys(&id).await?;
+            let old = keys.into_iter().find(|k| k.id == *old_id);
+            Some(old.ok_or_else(|| ApiError::not_found("no such API key to rotate"))?)
+        }
+        None => None,
+    };
+    let (key, api_key) = new_key(&id, scopes);
+    state.tenants.put_key(&key).await?;
+    let rotated_key_expires_at = match old {
+        Some(mut old) => {
+            let at = jwt::now_s() + overlap;
+            old.expires_at = Some(old.expires_at.map_or(at, |e| e.min(at)));
+            state.tenants.put_key(&old).await?;
+            old.expires_at
+        }
+        None => None,
+    };
+    tracing::info!(tenant = %id, key = %key.id, "API key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            id: key.id,
+            api_key,
+            scopes: key.scopes,
+            rotated_key_expires_at,
+        }),
+    ))
+}
+
+/// `GET /v1/tenants/{id}/keys`: ids, scopes and expiry; never the keys.
+pub async fn list_keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<KeyList>, ApiError> {
+    auth::admin(&state, &headers)?;
+    state
+        .tenants
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let keys = state
+        .tenants
+        .keys(&id)
+        .await?
+        .into_iter()
+        .map(|k| KeyInfo {
+            id: k.id,
+            scopes: k.scopes,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+        })
+        .collect();
+    Ok(Json(KeyList { keys }))
+}
+
+/// `DELETE /v1/tenants/{id}/keys/{key_id}`: revokes a key at once.
+pub async fn delete_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    auth::admin(&state, &headers)?;
+    state.tenants.delete_key(&id, &key_id).await?;
+    tracing::info!(tenant = %id, key = %key_id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -563,3 +563,119 @@ async fn subscribers_may_send_their_token_as_a_cookie_and_cors_allows_credential
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn api_keys_have_scopes_rotate_with_an_overlap_and_can_be_revoked() {
+    let n = node(|_| {}).await;
+    let (_, created) = n
+        .json(
+            "POST",
+            "/v1/tenants",
+            Some(ADMIN),
+            json!({"id": "acme", "allow_unregistered_types": true}),
+        )
+        .await;
+    let first = created["api_key"].as_str().unwrap().to_owned();
+    let first_id = created["key_id"].as_str().unwrap().to_owned();
+    let event = json!({"type": "a.b", "data": 1});
+    // A read-only key cannot publish or mint tokens.
+    let (s, b) = n
+        .json(
+            "POST",
+            "/v1/tenants/acme/keys",
+            Some(ADMIN),
+            json!({"scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let reader = b["api_key"].as_str().unwrap().to_owned();
+    let (s, b) = n
+        .json("POST", "/v1/events", Some(&reader), event.clone())
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    assert!(b["message"].as_str().unwrap().contains("publish"), "{b}");
+    let (s, _) = n
+        .json("POST", "/v1/tokens", Some(&reader), json!({"sub": "1"}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Rotation: the new key works at once, the old one until the overlap ends.
+    let (s, b) = n
+        .json(
+            "POST",
+            "/v1/tenants/acme/keys",
+            Some(ADMIN),
+            json!({"rotate": first_id, "overlap_s": 3600}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let second = b["api_key"].as_str().unwrap().to_owned();
+    assert!(b["rotated_key_expires_at"].as_u64().unwrap() > crate::auth::jwt::now_s());
+    for key in [&first, &second] {
+        let (s, b) = n.json("POST", "/v1/events", Some(key), event.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let second_id = b["id"].as_str().unwrap().to_owned();
+    let (s, _) = n
+        .json(
+            "POST",
+            "/v1/tenants/acme/keys",
+            Some(ADMIN),
+            json!({"rotate": second_id, "overlap_s": 0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, b) = n
+        .json("POST", "/v1/events", Some(&second), event.clone())
+        .await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(b["message"].as_str().unwrap().contains("expired"), "{b}");
+    // Listing shows ids, scopes and expiry, never a key or its hash.
+    let (s, b) = n
+        .json("GET", "/v1/tenants/acme/keys", Some(ADMIN), Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["keys"].as_array().unwrap().len(), 4);
+    let text = b.to_string();
+    assert!(!text.contains("bk_") && !text.contains("hash"), "{text}");
+    // Revocation is immediate.
+    let (s, _) = n
+        .json(
+            "DELETE",
+            &format!("/v1/tenants/acme/keys/{first_id}"),
+            Some(ADMIN),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = n
+        .json("POST", "/v1/events", Some(&first), event.clone())
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, b) = n
+        .json(
+            "DELETE",
+            &format!("/v1/tenants/acme/keys/{first_id}"),
+            Some(ADMIN),
+            Value::Null,
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    // Keys are managed by the admin only, and only for existing tenants.
+    let (s, _) = n
+        .json("GET", "/v1/tenants/acme/keys", Some(&reader), Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = n
+        .json("POST", "/v1/tenants/nope/keys", Some(ADMIN), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = n
+        .json(
+            "POST",
+            "/v1/tenants/acme/keys",
+            Some(ADMIN),
+            json!({"scopes": []}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -13,6 +13,7 @@ use crate::auth::jwt::{self, Claims};
 use crate::event::MAX_USER_ID_LEN;
 use crate::sse::filter::Filter;
 use crate::state::AppState;
+use crate::tenants::Scope;
 
 /// Default token lifetime.
 pub const DEFAULT_TTL_S: u64 = 3600;
@@ -52,7 +53,7 @@ pub async fn mint(
     headers: HeaderMap,
     body: Result<Json<MintToken>, JsonRejection>,
 ) -> Result<Json<Minted>, ApiError> {
-    let tenant = auth::tenant(&state, &headers).await?;
+    let tenant = auth::tenant(&state, &headers, Scope::Publish).await?;
     let Json(body) = body?;
     if body.sub.is_empty()
         || body.sub.len() > MAX_USER_ID_LEN

@@ -20,6 +20,8 @@ pub enum AuthError {
     NotYetValid,
     #[error("the token names an unknown tenant")]
     UnknownTenant,
+    #[error("the API key has expired (it was rotated); use its replacement")]
+    KeyExpired,
 }
 
 /// Extracts the token from an `Authorization: Bearer <token>` header value.

@@ -1,9 +1,9 @@
 //! Tenants and their credentials.
 //!
-//! A tenant is an isolated namespace: its own event stream, its own API key
-//! (for publishing) and its own signing secret (for subscriber tokens). The
-//! store keeps the API key only as a SHA-256 hash; the signing secret must
-//! be kept as is, since verifying an HS256 token needs it.
+//! A tenant is an isolated namespace: its own event stream, its API keys
+//! (each with scopes: publish, plugins, read) and its signing secret (for
+//! subscriber tokens). The store keeps API keys only as SHA-256 hashes; the
+//! signing secret must be kept as is, since verifying an HS256 token needs it.
 //!
 //! [`TenantStore`] has an embedded backend (the redb file shared with the
 //! log) and a Redis one, so that every node sees the same tenants.
@@ -23,8 +23,6 @@ pub const MAX_TENANT_ID_LEN: usize = 63;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
     pub id: String,
-    /// Hex SHA-256 of the tenant's API key.
-    pub api_key_hash: String,
     /// Secret for HS256 subscriber tokens.
     pub signing_secret: String,
     /// Unix seconds.
@@ -35,10 +33,67 @@ pub struct Tenant {
     pub allow_unregistered_types: bool,
 }
 
+/// Most API keys one tenant may hold (rotation needs two at a time).
+pub const MAX_KEYS_PER_TENANT: usize = 20;
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Publish events and mint subscriber tokens.
+    Publish,
+    /// Manage the tenant's plugins.
+    Plugins,
+    /// Read dead letters, stats and presence.
+    Read,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Publish, Scope::Plugins, Scope::Read];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Publish => "publish",
+            Scope::Plugins => "plugins",
+            Scope::Read => "read",
+        }
+    }
+}
+
+/// One API key of a tenant, as stored: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Public identifier (`k_…`), for listing, rotating and revoking.
+    pub id: String,
+    pub tenant: String,
+    /// Hex SHA-256 of the key.
+    pub hash: String,
+    pub scopes: Vec<Scope>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds after which the key no longer works (set by rotation).
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+impl ApiKey {
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    pub fn expired(&self, now_s: u64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now_s)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("tenant {0:?} already exists")]
     Exists(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("limit reached: {0}")]
+    Limit(String),
     #[error("tenant store unavailable: {0}")]
     Unavailable(String),
     #[error("tenant store failure: {0}")]
@@ -47,11 +102,19 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait TenantStore: Send + Sync + 'static {
-    /// Stores a new tenant; fails with [`StoreError::Exists`] if the id is taken.
-    async fn create(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    /// Stores a new tenant with its first API key; fails with
+    /// [`StoreError::Exists`] if the id is taken.
+    async fn create(&self, tenant: &Tenant, first_key: &ApiKey) -> Result<(), StoreError>;
     async fn get(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
-    /// Finds the tenant owning an API key, by the key's hash.
-    async fn by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Finds an API key by its hash.
+    async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Stores a key, or replaces the one with the same hash (rotation sets
+    /// an expiry). At most [`MAX_KEYS_PER_TENANT`] keys per tenant.
+    async fn put_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// The tenant's keys, ordered by id.
+    async fn keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError>;
+    /// Removes a key; [`StoreError::NotFound`] if the tenant has no such key.
+    async fn delete_key(&self, tenant: &str, key_id: &str) -> Result<(), StoreError>;
     /// Every tenant, ordered by id.
     async fn list(&self) -> Result<Vec<Tenant>, StoreError>;
     /// Checks that the store answers.
@@ -75,10 +138,20 @@ pub(crate) mod conformance {
     //! Behaviour every tenant store must have.
     use super::*;
 
+    pub fn key(tenant: &str, n: u32) -> ApiKey {
+        ApiKey {
+            id: format!("k_{n:03}"),
+            tenant: tenant.to_owned(),
+            hash: format!("hash-{n}-of-{tenant}"),
+            scopes: vec![Scope::Publish],
+            created_at: 1,
+            expires_at: None,
+        }
+    }
+
     pub fn tenant(id: &str) -> Tenant {
         Tenant {
             id: id.to_owned(),
-            api_key_hash: format!("hash-of-{id}"),
             signing_secret: format!("secret-of-{id}"),
             created_at: 1,
             allow_unregistered_types: false,
@@ -88,16 +161,48 @@ pub(crate) mod conformance {
     pub async fn run_all(store: &dyn TenantStore, prefix: &str) {
         let a = tenant(&format!("{prefix}a"));
         let b = tenant(&format!("{prefix}b"));
-        store.create(&a).await.unwrap();
-        store.create(&b).await.unwrap();
-        assert!(matches!(store.create(&a).await, Err(StoreError::Exists(_))));
+        store.create(&a, &key(&a.id, 1)).await.unwrap();
+        store.create(&b, &key(&b.id, 1)).await.unwrap();
+        let refused = store.create(&a, &key(&a.id, 9)).await;
+        assert!(matches!(refused, Err(StoreError::Exists(_))));
+        assert_eq!(
+            store.key_by_hash(&key(&a.id, 9).hash).await.unwrap(),
+            None,
+            "a refused create stores no key"
+        );
         assert_eq!(store.get(&a.id).await.unwrap(), Some(a.clone()));
         assert_eq!(store.get(&format!("{prefix}zz")).await.unwrap(), None);
         assert_eq!(
-            store.by_key_hash(&b.api_key_hash).await.unwrap(),
-            Some(b.clone())
+            store.key_by_hash(&key(&b.id, 1).hash).await.unwrap(),
+            Some(key(&b.id, 1))
         );
-        assert_eq!(store.by_key_hash("nope").await.unwrap(), None);
+        assert_eq!(store.key_by_hash("nope").await.unwrap(), None);
+        // More keys: replaced in place, listed per tenant, deleted, bounded.
+        let mut second = key(&a.id, 2);
+        second.scopes = vec![Scope::Read];
+        store.put_key(&second).await.unwrap();
+        second.expires_at = Some(99);
+        store.put_key(&second).await.unwrap();
+        assert_eq!(
+            store.keys(&a.id).await.unwrap(),
+            vec![key(&a.id, 1), second.clone()]
+        );
+        assert_eq!(store.keys(&b.id).await.unwrap(), vec![key(&b.id, 1)]);
+        store.delete_key(&a.id, "k_002").await.unwrap();
+        assert_eq!(store.key_by_hash(&second.hash).await.unwrap(), None);
+        assert!(matches!(
+            store.delete_key(&a.id, "k_002").await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(store.delete_key(&b.id, "k_001").await, Ok(())));
+        assert!(store.keys(&b.id).await.unwrap().is_empty());
+        for n in 10..10 + MAX_KEYS_PER_TENANT as u32 - 1 {
+            store.put_key(&key(&a.id, n)).await.unwrap();
+        }
+        assert!(matches!(
+            store.put_key(&key(&a.id, 99)).await,
+            Err(StoreError::Limit(_))
+        ));
         let ids: Vec<_> = store
             .list()
             .await

@@ -1,29 +1,76 @@
 //! Tenants in Redis, shared by every node.
 //!
-//! Keys: `<prefix>:tenants` (hash id → JSON tenant) and `<prefix>:api-keys`
-//! (hash key-hash → tenant id). A tenant is created with `HSETNX`, so two
-//! nodes creating the same id at once cannot both succeed.
+//! Keys, all under one hash tag so the scripts below may touch them
+//! together on Redis Cluster (tenant data is small and admin-written):
+//! `{<prefix>:tenants}:all` (hash id → JSON tenant),
+//! `{<prefix>:tenants}:api-keys` (hash key-hash → JSON key) and
+//! `{<prefix>:tenants}:keys:<tenant>` (hash key-id → key-hash).
+//! Creating a tenant with its first key, adding a key under the per-tenant
+//! cap, and deleting a key are each one Lua script, so they are atomic.
 
-use ::redis::AsyncCommands;
 use ::redis::aio::ConnectionManager;
+use ::redis::{AsyncCommands, Script};
 use async_trait::async_trait;
 
-use super::{StoreError, Tenant, TenantStore};
+use super::{ApiKey, MAX_KEYS_PER_TENANT, StoreError, Tenant, TenantStore};
 use crate::redis_conn::{LazyRedis, is_unavailable};
+
+/// KEYS: tenants, api-keys, tenant's key index. ARGV: id, tenant JSON, key hash, key JSON, key id.
+const CREATE_LUA: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
+return 1
+";
+
+/// KEYS: api-keys, tenant's key index. ARGV: key hash, key JSON, key id, cap.
+const PUT_KEY_LUA: &str = r"
+if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
+return 1
+";
+
+/// KEYS: api-keys, tenant's key index. ARGV: key id.
+const DELETE_KEY_LUA: &str = r"
+local hash = redis.call('HGET', KEYS[2], ARGV[1])
+if not hash then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], hash)
+return 1
+";
 
 pub struct RedisTenants {
     redis: LazyRedis,
-    tenants_key: String,
-    keys_key: String,
+    tag: String,
+    create: Script,
+    put_key: Script,
+    delete_key: Script,
 }
 
 impl RedisTenants {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(RedisTenants {
             redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
-            tenants_key: format!("{prefix}:tenants"),
-            keys_key: format!("{prefix}:api-keys"),
+            tag: format!("{{{prefix}:tenants}}"),
+            create: Script::new(CREATE_LUA),
+            put_key: Script::new(PUT_KEY_LUA),
+            delete_key: Script::new(DELETE_KEY_LUA),
         })
+    }
+
+    fn tenants_key(&self) -> String {
+        format!("{}:all", self.tag)
+    }
+
+    fn api_keys_key(&self) -> String {
+        format!("{}:api-keys", self.tag)
+    }
+
+    fn index_key(&self, tenant: &str) -> String {
+        format!("{}:keys:{tenant}", self.tag)
     }
 
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
@@ -39,30 +86,36 @@ fn unavailable(e: ::redis::RedisError) -> StoreError {
     }
 }
 
-fn parse(json: Option<String>) -> Result<Option<Tenant>, StoreError> {
+fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<T>, StoreError> {
     json.map(|j| {
-        serde_json::from_str(&j)
-            .map_err(|e| StoreError::Backend(format!("corrupt tenant record: {e}")))
+        serde_json::from_str(&j).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
     })
     .transpose()
 }
 
+fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
 #[async_trait]
 impl TenantStore for RedisTenants {
-    async fn create(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        let json = serde_json::to_string(tenant).map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut conn = self.conn().await?;
-        let created: bool = conn
-            .hset_nx(&self.tenants_key, &tenant.id, json)
+    async fn create(&self, tenant: &Tenant, first_key: &ApiKey) -> Result<(), StoreError> {
+        let created: i64 = self
+            .create
+            .key(self.tenants_key())
+            .key(self.api_keys_key())
+            .key(self.index_key(&tenant.id))
+            .arg(&tenant.id)
+            .arg(to_json(tenant)?)
+            .arg(&first_key.hash)
+            .arg(to_json(first_key)?)
+            .arg(&first_key.id)
+            .invoke_async(&mut self.conn().await?)
             .await
             .map_err(unavailable)?;
-        if !created {
+        if created == 0 {
             return Err(StoreError::Exists(tenant.id.clone()));
         }
-        let () = conn
-            .hset(&self.keys_key, &tenant.api_key_hash, &tenant.id)
-            .await
-            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -70,23 +123,73 @@ impl TenantStore for RedisTenants {
         let json: Option<String> = self
             .conn()
             .await?
-            .hget(&self.tenants_key, id)
+            .hget(self.tenants_key(), id)
             .await
             .map_err(unavailable)?;
         parse(json)
     }
 
-    async fn by_key_hash(&self, hash: &str) -> Result<Option<Tenant>, StoreError> {
-        let id: Option<String> = self
+    async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let json: Option<String> = self
             .conn()
             .await?
-            .hget(&self.keys_key, hash)
+            .hget(self.api_keys_key(), hash)
             .await
             .map_err(unavailable)?;
-        match id {
-            Some(id) => self.get(&id).await,
-            None => Ok(None),
+        parse(json)
+    }
+
+    async fn put_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let stored: i64 = self
+            .put_key
+            .key(self.api_keys_key())
+            .key(self.index_key(&key.tenant))
+            .arg(&key.hash)
+            .arg(to_json(key)?)
+            .arg(&key.id)
+            .arg(MAX_KEYS_PER_TENANT)
+            .invoke_async(&mut self.conn().await?)
+            .await
+            .map_err(unavailable)?;
+        if stored == 0 {
+            return Err(StoreError::Limit(format!(
+                "a tenant holds at most {MAX_KEYS_PER_TENANT} API keys"
+            )));
         }
+        Ok(())
+    }
+
+    async fn keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let mut conn = self.conn().await?;
+        let index: Vec<(String, String)> = conn
+            .hgetall(self.index_key(tenant))
+            .await
+            .map_err(unavailable)?;
+        let mut out: Vec<ApiKey> = Vec::with_capacity(index.len());
+        for (_, hash) in index {
+            let json: Option<String> = conn
+                .hget(self.api_keys_key(), &hash)
+                .await
+                .map_err(unavailable)?;
+            out.extend(parse::<ApiKey>(json)?);
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn delete_key(&self, tenant: &str, key_id: &str) -> Result<(), StoreError> {
+        let deleted: i64 = self
+            .delete_key
+            .key(self.api_keys_key())
+            .key(self.index_key(tenant))
+            .arg(key_id)
+            .invoke_async(&mut self.conn().await?)
+            .await
+            .map_err(unavailable)?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound("API key"));
+        }
+        Ok(())
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -101,12 +204,12 @@ impl TenantStore for RedisTenants {
         let all: Vec<String> = self
             .conn()
             .await?
-            .hvals(&self.tenants_key)
+            .hvals(self.tenants_key())
             .await
             .map_err(unavailable)?;
         let mut tenants = Vec::with_capacity(all.len());
         for json in all {
-            tenants.extend(parse(Some(json))?);
+            tenants.extend(parse::<Tenant>(Some(json))?);
         }
         tenants.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(tenants)
@@ -131,9 +234,14 @@ mod tests {
         let a = RedisTenants::new(&redis.url(), "shared").unwrap();
         let b = RedisTenants::new(&redis.url(), "shared").unwrap();
         let t = super::super::conformance::tenant("acme");
-        a.create(&t).await.unwrap();
+        a.create(&t, &super::super::conformance::key("acme", 1))
+            .await
+            .unwrap();
         assert_eq!(b.get("acme").await.unwrap(), Some(t.clone()));
-        assert!(matches!(b.create(&t).await, Err(StoreError::Exists(_))));
+        let again = b
+            .create(&t, &super::super::conformance::key("acme", 2))
+            .await;
+        assert!(matches!(again, Err(StoreError::Exists(_))));
         redis.stop();
         let down = RedisTenants::new(&redis.url(), "shared").unwrap();
         assert!(matches!(

@@ -15,7 +15,9 @@ use crate::api::error::ErrorBody;
 use crate::api::health::{Health, Readiness};
 use crate::api::publish::{PartiallyPublished, Published, PublishedBatch};
 use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
-use crate::api::tenants::{CreateTenant, CreatedTenant, TenantInfo, TenantList};
+use crate::api::tenants::{
+    CreateKey, CreateTenant, CreatedKey, CreatedTenant, KeyList, TenantInfo, TenantList,
+};
 use crate::api::tokens::{MintToken, Minted};
 use crate::event::{Envelope, FieldError, PublishEvent};
 use crate::schema::compat::{CheckResult, Mode};
@@ -51,11 +53,12 @@ fn described<T: JsonSchema>(name: &'static str, direction: Direction) -> Describ
 }
 
 /// Every described type, by its schema name.
-fn types() -> [Described; 29] {
+fn types() -> Vec<Described> {
     use Direction::{Answer, Request};
-    [
+    vec![
         described::<PublishEvent>("PublishEvent", Request),
         described::<CreateTenant>("CreateTenant", Request),
+        described::<CreateKey>("CreateKey", Request),
         described::<MintToken>("MintToken", Request),
         described::<SetMode>("SetMode", Request),
         described::<ErrorBody<'static>>("ErrorBody", Answer),
@@ -72,6 +75,8 @@ fn types() -> [Described; 29] {
         described::<CreatedTenant>("CreatedTenant", Answer),
         described::<TenantInfo>("TenantInfo", Answer),
         described::<TenantList>("TenantList", Answer),
+        described::<CreatedKey>("CreatedKey", Answer),
+        described::<KeyList>("KeyList", Answer),
         described::<Minted>("Minted", Answer),
         described::<Registered>("Registered", Answer),
         described::<SchemaList>("SchemaList", Answer),

@@ -110,6 +110,11 @@ fn parameters() -> Value {
             "description": "The event type, e.g. `order.created`.",
             "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
         },
+        "KeyId": {
+            "name": "key_id", "in": "path", "required": true,
+            "description": "An API key's public id (`k_...`).",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+        },
         "Version": {
             "name": "n", "in": "path", "required": true,
             "description": "The contract version.",
@@ -206,6 +211,15 @@ fn paths() -> Value {
         "/v1/stream": {"get": stream()},
         "/v1/tenants": {"post": create_tenant(), "get": list_tenants()},
         "/v1/tenants/{id}": {"parameters": [param_ref("TenantId")], "get": get_tenant()},
+        "/v1/tenants/{id}/keys": {
+            "parameters": [param_ref("TenantId")],
+            "post": create_key(),
+            "get": list_keys(),
+        },
+        "/v1/tenants/{id}/keys/{key_id}": {
+            "parameters": [param_ref("TenantId"), param_ref("KeyId")],
+            "delete": delete_key(),
+        },
         "/v1/tokens": {"post": mint_token()},
         "/v1/schemas": {"get": list_schemas()},
         "/v1/schemas/{type}": {"parameters": [param_ref("EventType")], "get": get_schema()},
@@ -520,6 +534,70 @@ fn get_tenant() -> Value {
         &[
             UNAUTHORIZED,
             ("404", "`not_found`: no such tenant."),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    ))
+}
+
+fn create_key() -> Value {
+    let op = operation(
+        "createKey",
+        "tenants",
+        "Create an API key with scopes; with `rotate`, the old key keeps working for `overlap_s` \
+         seconds. The key is shown only here.",
+        admin(),
+        ("201", answer("Created.", schema_ref("CreatedKey"))),
+        &[
+            ("400", "`invalid_request`."),
+            UNAUTHORIZED,
+            (
+                "404",
+                "`not_found`: no such tenant, or no such key to rotate.",
+            ),
+            (
+                "422",
+                "`limit_reached`: the tenant holds the most keys allowed.",
+            ),
+            TOO_LARGE,
+            UNSUPPORTED,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    with(
+        op,
+        "requestBody",
+        body("Scopes and rotation.", schema_ref("CreateKey")),
+    )
+}
+
+fn list_keys() -> Value {
+    Value::Object(operation(
+        "listKeys",
+        "tenants",
+        "List a tenant's API keys: ids, scopes, expiry; never the keys.",
+        admin(),
+        ("200", answer("The keys.", schema_ref("KeyList"))),
+        &[
+            UNAUTHORIZED,
+            ("404", "`not_found`: no such tenant."),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    ))
+}
+
+fn delete_key() -> Value {
+    Value::Object(operation(
+        "deleteKey",
+        "tenants",
+        "Revoke an API key at once.",
+        admin(),
+        ("204", json!({"description": "Revoked."})),
+        &[
+            UNAUTHORIZED,
+            ("404", "`not_found`: no such API key."),
             UNAVAILABLE,
             INTERNAL,
         ],
