@@ -10,6 +10,8 @@ use clap::Args;
 
 use crate::log::Retention;
 
+pub mod file;
+
 /// Heartbeat comment interval: below the 30–60 s idle timeouts of common proxies.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 /// Reconnect delay suggested to `EventSource` clients (`retry:`).
@@ -23,6 +25,23 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How far (in events) a subscriber may fall behind its tenant's live
 /// stream before it is cut off and asked to resume by id.
 pub const DEFAULT_QUEUE: usize = 1024;
+/// Open streams per user: one device, two browser tabs, a few app instances.
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: u32 = 5;
+/// Open streams per tenant, on all nodes: far above a normal tenant, low
+/// enough that one tenant cannot take a node's file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS_PER_TENANT: u32 = 10_000;
+/// Stream connection attempts per second per client IP (per node): a
+/// reconnect storm of a whole office behind one NAT passes, a loop does not.
+pub const DEFAULT_CONNECT_RATE_PER_IP: u32 = 20;
+/// Attempts an IP may make at once.
+pub const DEFAULT_CONNECT_BURST_PER_IP: u32 = 40;
+/// Events published per second per tenant, sustained.
+pub const DEFAULT_PUBLISH_RATE: u32 = 1000;
+/// Events a tenant may publish at once (twice the rate: a one-second spike).
+pub const DEFAULT_PUBLISH_BURST: u32 = 2000;
+/// How long a connection counts without a refresh: a dead node's
+/// connections stop counting after this.
+pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -79,6 +98,30 @@ pub struct Settings {
     /// How long idempotency keys are remembered.
     #[arg(long, env = "BEACON_IDEMPOTENCY_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
     pub idempotency_window: Duration,
+    /// Open streams per user (`sub`) on all nodes; a tenant's `limits` may override.
+    #[arg(long, env = "BEACON_MAX_CONNECTIONS_PER_USER", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_USER)]
+    pub max_connections_per_user: u32,
+    /// A user's connection above the cap: refuse it, or close their oldest.
+    #[arg(long, env = "BEACON_USER_CAP_POLICY", value_enum, default_value_t = crate::presence::CapPolicy::RefuseNewest)]
+    pub user_cap_policy: crate::presence::CapPolicy,
+    /// Open streams per tenant on all nodes.
+    #[arg(long, env = "BEACON_MAX_CONNECTIONS_PER_TENANT", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_TENANT)]
+    pub max_connections_per_tenant: u32,
+    /// Stream connection attempts per second per client IP (per node).
+    #[arg(long, env = "BEACON_CONNECT_RATE_PER_IP", default_value_t = DEFAULT_CONNECT_RATE_PER_IP)]
+    pub connect_rate_per_ip: u32,
+    /// Connection attempts an IP may make at once.
+    #[arg(long, env = "BEACON_CONNECT_BURST_PER_IP", default_value_t = DEFAULT_CONNECT_BURST_PER_IP)]
+    pub connect_burst_per_ip: u32,
+    /// Events published per second per tenant (global with Redis).
+    #[arg(long, env = "BEACON_PUBLISH_RATE", default_value_t = DEFAULT_PUBLISH_RATE)]
+    pub publish_rate: u32,
+    /// Events a tenant may publish at once.
+    #[arg(long, env = "BEACON_PUBLISH_BURST", default_value_t = DEFAULT_PUBLISH_BURST)]
+    pub publish_burst: u32,
+    /// How long a connection counts as present without a refresh.
+    #[arg(long, env = "BEACON_PRESENCE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub presence_ttl: Duration,
     /// On shutdown, how long to wait for requests to finish.
     #[arg(long, env = "BEACON_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -114,6 +157,18 @@ impl Settings {
             ("--max-body-bytes", self.max_body_bytes as u64),
             ("--retention-events", self.retention_events),
             ("--queue", self.queue as u64),
+            (
+                "--max-connections-per-user",
+                self.max_connections_per_user.into(),
+            ),
+            (
+                "--max-connections-per-tenant",
+                self.max_connections_per_tenant.into(),
+            ),
+            ("--connect-rate-per-ip", self.connect_rate_per_ip.into()),
+            ("--connect-burst-per-ip", self.connect_burst_per_ip.into()),
+            ("--publish-rate", self.publish_rate.into()),
+            ("--publish-burst", self.publish_burst.into()),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -129,6 +184,9 @@ impl Settings {
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0s".into());
+        }
+        if self.presence_ttl < Duration::from_secs(1) {
+            return Err("--presence-ttl must be at least 1s".into());
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! Events, with exact resume by `Last-Event-ID`.
 //!
 //! # Layout
-//! - [`config`]: server settings (flags / `BEACON_*` env) and their defaults.
+//! - [`config`]: server settings (flags / `BEACON_*` env / TOML file) and their defaults.
 //! - [`server`]: assembling a node and serving until shutdown.
 //! - [`state`]: the state shared by request handlers.
 //! - [`api`]: the HTTP API v1 — routes, handlers, the JSON error type.
@@ -14,8 +14,11 @@
 //! - [`event`]: the published event shape, its checks, the CloudEvents envelope.
 //! - [`redis_conn`]: the lazy, self-reconnecting Redis connection of the small stores.
 //! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
+//! - [`metrics`]: Prometheus metric names, the process recorder, hot-path handles.
 //! - [`hub`]: per-tenant log tail, frames encoded once, broadcast to local subscribers.
 //! - [`schema`]: event contracts — JSON-Schema registry, compatibility rules, validation.
+//! - [`presence`]: live connections across nodes — who is online, connection caps.
+//! - [`limits`]: rate limits (publish per tenant, connection attempts per IP) and tenant overrides.
 //! - [`sse`]: SSE frames, subscriber filters, one subscriber's replay-then-live stream.
 
 pub mod api;
@@ -23,7 +26,10 @@ pub mod auth;
 pub mod config;
 pub mod event;
 pub mod hub;
+pub mod limits;
 pub mod log;
+pub mod metrics;
+pub mod presence;
 pub mod redis_conn;
 pub mod schema;
 pub mod server;

@@ -3,10 +3,12 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use beacon::config::Settings;
+use beacon::config::file::{self, ConfigFile};
 use beacon::server;
 
 mod cli;
@@ -28,26 +30,52 @@ enum Command {
     /// (embedded in --data-dir, or Redis with --redis-url).
     Serve {
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
         /// Log as JSON lines instead of text.
         #[arg(long, env = "BEACON_LOG_JSON")]
         log_json: bool,
+        /// A TOML file of settings (see beacon.example.toml); flags and
+        /// environment variables win over it.
+        #[arg(long, env = "BEACON_CONFIG")]
+        config: Option<std::path::PathBuf>,
     },
     /// Manage event contracts on a running node: push, list, get, check.
     Schema(cli::schema::SchemaArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
-        Command::Serve { settings, log_json } => {
+        Command::Serve {
+            mut settings,
+            mut log_json,
+            config,
+        } => {
+            if let Some(path) = config {
+                let serve = matches.subcommand_matches("serve");
+                let explicit = |id: &str| {
+                    serve.is_some_and(|m| {
+                        matches!(
+                            m.value_source(id),
+                            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                        )
+                    })
+                };
+                let file = ConfigFile::load(&path)?;
+                if let (Some(json), false) = (file.log_json, explicit(file::LOG_JSON)) {
+                    log_json = json;
+                }
+                file.apply(&mut settings, explicit)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?;
+            }
             init_tracing(log_json);
             raise_fd_limit();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the runtime")?
-                .block_on(serve(settings))?;
+                .block_on(serve(*settings))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema(args) => Ok(cli::schema::run(args)),

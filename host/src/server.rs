@@ -13,9 +13,15 @@ use crate::api;
 use crate::auth::secrets;
 use crate::config::Settings;
 use crate::hub::Hub;
+use crate::limits::Limiters;
+use crate::limits::memory::MemoryLimiter;
+use crate::limits::redis::RedisLimiter;
 use crate::log::embedded::{EmbeddedLog, open_database};
 use crate::log::redis::RedisLog;
 use crate::log::{Epoch, LogError, SharedLog, now_ms};
+use crate::presence::memory::MemoryPresence;
+use crate::presence::redis::RedisPresence;
+use crate::presence::{SharedPresence, Tracker};
 use crate::schema::{self, Registry, SchemaError};
 use crate::state::AppState;
 use crate::tenants::embedded::EmbeddedTenants;
@@ -24,6 +30,9 @@ use crate::tenants::{SharedTenants, StoreError};
 
 /// How often retention runs over every tenant's stream.
 const RETENTION_EVERY: Duration = Duration::from_secs(30);
+/// How often the log backend's health and the hub's gauges are refreshed
+/// for `/metrics` (also on every `/readyz`).
+const HEALTH_EVERY: Duration = Duration::from_secs(15);
 /// File (in the data directory) holding a generated admin token.
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The embedded store's file in the data directory.
@@ -99,6 +108,7 @@ pub async fn start(
     if let Err(error) = log.health().await {
         tracing::warn!(%error, "the event log is not reachable yet; serving anyway and retrying");
     }
+    let (presence, publish_limiter) = limit_stores(&settings)?;
     let schemas = Arc::new(Registry::new(contracts));
     if let Err(error) = schemas.refresh().await {
         tracing::warn!(%error, "the contract store is not reachable yet; retrying");
@@ -113,6 +123,12 @@ pub async fn start(
         tenants.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(health_loop(log.clone(), hub.clone(), shutdown.clone()));
+    let presence = Tracker::new(presence, settings.presence_ttl, settings.heartbeat);
+    let limiters = Arc::new(Limiters {
+        publish: publish_limiter,
+        connect: MemoryLimiter::new(),
+    });
     tracing::info!(log = log.backend(), data_dir = %data_dir.display(), "node started");
     Ok(AppState {
         settings: Arc::new(settings),
@@ -124,6 +140,29 @@ pub async fn start(
         shutdown,
         connections: Arc::default(),
         node: Epoch::generate().to_string().into(),
+        presence,
+        limiters,
+    })
+}
+
+/// Presence and the publish limiter: in Redis (global across nodes) when
+/// configured, else in this process.
+fn limit_stores(
+    settings: &Settings,
+) -> Result<(SharedPresence, crate::limits::SharedLimiter), StartError> {
+    Ok(match &settings.redis_url {
+        Some(url) => {
+            let prefix = &settings.redis_prefix;
+            let invalid = |e: String| StartError::Settings(e);
+            (
+                Arc::new(RedisPresence::new(url, prefix).map_err(|e| invalid(e.to_string()))?),
+                Arc::new(RedisLimiter::new(url, prefix).map_err(|e| invalid(e.to_string()))?),
+            )
+        }
+        None => (
+            Arc::new(MemoryPresence::new()),
+            Arc::new(MemoryLimiter::new()),
+        ),
     })
 }
 
@@ -150,8 +189,12 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.settings.shutdown_grace;
     let app = api::app(state);
-    let server = axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // The peer address feeds the per-IP connection-attempt limit.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = async move { server.await };
     tokio::pin!(server);
     tokio::select! {
@@ -203,6 +246,24 @@ fn write_private(path: &Path, contents: &str) -> io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(contents.as_bytes())
+}
+
+/// Refreshes the log backend health and hub gauges, and drains histogram
+/// samples, periodically.
+async fn health_loop(log: SharedLog, hub: Arc<Hub>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(HEALTH_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let up = log.health().await.is_ok();
+        crate::metrics::log_backend_up(log.backend(), up);
+        crate::metrics::handles()
+            .hub_tails
+            .set(hub.active_tenants() as f64);
+        crate::metrics::upkeep();
+    }
 }
 
 /// Applies retention to every tenant's stream, periodically.

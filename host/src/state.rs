@@ -28,4 +28,8 @@ pub struct AppState {
     pub connections: Arc<AtomicU64>,
     /// A random tag of this node run, part of every connection id.
     pub node: Arc<str>,
+    /// Live connections on every node: presence and connection caps.
+    pub presence: Arc<crate::presence::Tracker>,
+    /// Publish rate per tenant, connection attempts per IP.
+    pub limiters: Arc<crate::limits::Limiters>,
 }

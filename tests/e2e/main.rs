@@ -3,6 +3,8 @@
 mod cli;
 mod contracts;
 mod input;
+mod limits;
+mod ops;
 mod publish;
 mod redis;
 mod resume;

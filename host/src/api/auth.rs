@@ -90,7 +90,7 @@ pub async fn subscriber(
         .get(&tenant_id)
         .await?
         .ok_or(AuthError::UnknownTenant)?;
-    let claims = jwt::verify(token, &tenant.signing_secret)?;
+    let claims = jwt::verify_for_tenant(token, &tenant.signing_secret, &tenant.jwt_keys)?;
     if claims.tenant != tenant.id {
         return Err(AuthError::Invalid.into());
     }

@@ -36,6 +36,7 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let backend = state.log.backend();
     let (log, tenants) = tokio::join!(state.log.health(), state.tenants.health());
+    crate::metrics::log_backend_up(backend, log.is_ok());
     let problem = match (log, tenants) {
         (Ok(()), Ok(())) => {
             return (

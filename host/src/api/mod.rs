@@ -5,15 +5,21 @@
 //! - [`publish`]: `POST /v1/events` (envelope checks, contract validation).
 //! - [`schemas`]: `/v1/schemas/...` (contract registry, admin).
 //! - [`stream`]: `GET /v1/stream` (SSE).
+//! - [`presence`]: `GET /v1/presence` (online users, every node).
+//! - [`limits`]: connection caps and rate limits at the edge (429 answers).
 //! - [`tenants`]: `POST/GET /v1/tenants`.
 //! - [`tokens`]: `POST /v1/tokens`.
 //! - [`health`]: `/healthz`, `/readyz`.
+//! - [`ops`]: `/metrics` (Prometheus), `/v1/stats`.
 //! - [`openapi`]: `/openapi.json` and the JSON Schemas of the wire types.
 
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod openapi;
+pub mod ops;
+pub mod presence;
 pub mod publish;
 pub mod schemas;
 pub mod stream;
@@ -57,8 +63,12 @@ fn cors(origins: &[String]) -> CorsLayer {
 pub fn app(state: AppState) -> Router {
     let cors = cors(&state.settings.cors_origins);
     Router::new()
-        .route("/v1/events", post(publish::publish))
+        .route(
+            "/v1/events",
+            post(publish::publish).layer(axum::middleware::from_fn(ops::measure_publish)),
+        )
         .route("/v1/stream", get(stream::stream))
+        .route("/v1/presence", get(presence::online))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", get(tenants::get))
         .route(
@@ -69,6 +79,7 @@ pub fn app(state: AppState) -> Router {
             "/v1/tenants/{id}/keys/{key_id}",
             delete(tenants::delete_key),
         )
+        .route("/v1/tenants/{id}/jwt-keys", put(tenants::set_jwt_keys))
         .route("/v1/tokens", post(tokens::mint))
         .route("/v1/schemas", get(schemas::list))
         .route("/v1/schemas/{type}", get(schemas::get))
@@ -81,6 +92,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/schemas/{type}/check", post(schemas::check))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(ops::prometheus))
+        .route("/v1/stats", get(ops::stats))
         .route("/openapi.json", get(openapi::openapi))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

@@ -114,6 +114,9 @@ pub async fn publish(
             format!("at most {} events per request", state.settings.max_batch),
         ));
     }
+    if let Some(limited) = super::limits::check_publish(&state, &tenant, items.len()).await {
+        return Ok(limited);
+    }
     let time = event::now_rfc3339();
     let count = items.len();
     let mut events: Vec<NewEvent> = Vec::with_capacity(items.len());
@@ -141,10 +144,13 @@ pub async fn publish(
             errors.extend(problems);
             continue;
         }
-        match state
-            .schemas
-            .validate_at(&parsed.kind, parsed.version, &parsed.data, &pointer)
-        {
+        let validation = std::time::Instant::now();
+        let checked =
+            state
+                .schemas
+                .validate_at(&parsed.kind, parsed.version, &parsed.data, &pointer);
+        crate::metrics::validated(validation.elapsed());
+        match checked {
             // The envelope records the contract version the event was checked against.
             Ok(version) => parsed.version = Some(version),
             Err(Invalid::UnknownType { .. }) if tenant.allow_unregistered_types => {}
@@ -184,6 +190,7 @@ pub async fn publish(
         );
         problems.extend(too_large);
         let batch = state.log.append(&tenant.id, events).await?;
+        crate::metrics::stored(&batch);
         let mut ids = vec![None; count];
         for (index, appended) in accepted.into_iter().zip(&batch.appended) {
             ids[index] = Some(
@@ -233,6 +240,7 @@ pub async fn publish(
         .with_details(too_large));
     }
     let batch = state.log.append(&tenant.id, events).await?;
+    crate::metrics::stored(&batch);
     let ids: Vec<String> = batch
         .appended
         .iter()

@@ -1,15 +1,19 @@
 //! `GET /v1/stream`: a subscriber's Server-Sent Events stream.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{ApiError, auth};
+use super::{ApiError, auth, limits};
+use crate::auth::AuthError;
+use crate::limits::TenantLimits;
 use crate::log::Position;
 use crate::sse::connection::{self, Request, Timing};
 use crate::sse::filter::Filter;
@@ -26,9 +30,13 @@ pub struct StreamQuery {
 
 pub async fn stream(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(limited) = limits::check_connect(&state, peer.map(|Extension(c)| c.0)) {
+        return Ok(limited);
+    }
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let claims = auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
     let mut filter = Filter::parse(
@@ -53,11 +61,25 @@ pub async fn stream(
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_last_event_id", e.to_string()))?;
     let n = state.connections.fetch_add(1, Ordering::Relaxed);
+    let connection_id = format!("c-{}-{n}", state.node);
+    // The connection counts (caps, presence) from before its stream opens
+    // until the stream is dropped.
+    let tenant = state
+        .tenants
+        .get(&claims.tenant)
+        .await?
+        .ok_or(AuthError::UnknownTenant)?;
+    let caps = TenantLimits::caps(tenant.limits.as_ref(), &state.settings);
+    let lease = state
+        .presence
+        .admit(&claims.tenant, &claims.sub, &connection_id, caps)
+        .await?
+        .map_err(limits::refused)?;
     let request = Request {
         tenant: claims.tenant,
         filter,
         last_event_id,
-        connection_id: format!("c-{}-{n}", state.node),
+        connection_id,
     };
     let timing = Timing {
         heartbeat: state.settings.heartbeat,
@@ -72,7 +94,7 @@ pub async fn stream(
         state.shutdown.clone(),
     )
     .await?;
-    let mut response = Response::new(Body::from_stream(body));
+    let mut response = Response::new(Body::from_stream(lease.hold(body)));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, auth};
+use crate::auth::jwt::{KeyAlg, KeyError, MAX_PUBLIC_KEYS, PublicKey};
 use crate::auth::{jwt, secrets};
 use crate::state::AppState;
 use crate::tenants::{ApiKey, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id};
@@ -26,6 +27,9 @@ pub struct CreateTenant {
     /// unchecked (default false).
     #[serde(default)]
     allow_unregistered_types: bool,
+    /// The tenant's own limits; absent ones take the server defaults.
+    #[serde(default)]
+    limits: Option<crate::limits::TenantLimits>,
 }
 
 /// Returned once, at creation: the only time the secrets are shown.
@@ -152,12 +156,19 @@ pub async fn create(
             ),
         ));
     }
+    if let Some(limits) = &body.limits {
+        limits
+            .check()
+            .map_err(|m| ApiError::bad_request("invalid_limits", m))?;
+    }
     let (key, api_key) = new_key(&body.id, Scope::ALL.to_vec());
     let tenant = Tenant {
         id: body.id,
         signing_secret: secrets::random_hex32(),
         created_at: jwt::now_s(),
         allow_unregistered_types: body.allow_unregistered_types,
+        jwt_keys: Vec::new(),
+        limits: body.limits,
     };
     state.tenants.create(&tenant, &key).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
@@ -297,4 +308,96 @@ pub async fn delete_key(
     state.tenants.delete_key(&id, &key_id).await?;
     tracing::info!(tenant = %id, key = %key_id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /v1/tenants/{id}/jwt-keys`: the public keys the tenant signs its own
+/// subscriber tokens with. Replaces the registered set.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetJwtKeys {
+    /// Keys in PEM form (SPKI `-----BEGIN PUBLIC KEY-----`).
+    #[serde(default)]
+    keys: Vec<PemKey>,
+    /// And/or a JWKS document (`{"keys": [...]}`), each key with `kid` and
+    /// `alg` EdDSA or RS256.
+    #[serde(default)]
+    jwks: Option<serde_json::Value>,
+}
+
+/// One public key in PEM form.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PemKey {
+    /// Matched against the `kid` header of the tenant's tokens.
+    #[schemars(length(min = 1, max = 128))]
+    kid: String,
+    alg: KeyAlg,
+    pem: String,
+}
+
+/// The registered keys (public halves: safe to show).
+#[derive(Serialize, JsonSchema)]
+pub struct JwtKeys {
+    keys: Vec<JwtKeyInfo>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct JwtKeyInfo {
+    kid: String,
+    alg: KeyAlg,
+}
+
+pub async fn set_jwt_keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<SetJwtKeys>, JsonRejection>,
+) -> Result<Json<JwtKeys>, ApiError> {
+    auth::admin(&state, &headers)?;
+    let Json(body) = body?;
+    let mut tenant = state
+        .tenants
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let invalid = |e: KeyError| ApiError::bad_request("invalid_key", e.to_string());
+    let mut keys = Vec::new();
+    for key in body.keys {
+        if key.kid.is_empty() || key.kid.len() > 128 {
+            return Err(ApiError::bad_request(
+                "invalid_key",
+                "a `kid` is 1-128 characters",
+            ));
+        }
+        keys.push(PublicKey::from_pem(key.kid, key.alg, key.pem).map_err(invalid)?);
+    }
+    if let Some(jwks) = &body.jwks {
+        keys.extend(PublicKey::from_jwks(jwks).map_err(invalid)?);
+    }
+    if keys.len() > MAX_PUBLIC_KEYS {
+        return Err(ApiError::bad_request(
+            "invalid_key",
+            format!("at most {MAX_PUBLIC_KEYS} keys"),
+        ));
+    }
+    let mut kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    kids.sort_unstable();
+    if kids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::bad_request(
+            "invalid_key",
+            "every key needs its own `kid`",
+        ));
+    }
+    tenant.jwt_keys = keys;
+    state.tenants.update(&tenant).await?;
+    tracing::info!(tenant = %id, keys = tenant.jwt_keys.len(), "subscriber token keys set");
+    let keys = tenant
+        .jwt_keys
+        .into_iter()
+        .map(|k| JwtKeyInfo {
+            kid: k.kid,
+            alg: k.alg,
+        })
+        .collect();
+    Ok(Json(JwtKeys { keys }))
 }

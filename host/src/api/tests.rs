@@ -679,3 +679,58 @@ async fn api_keys_have_scopes_rotate_with_an_overlap_and_can_be_revoked() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_tenant_may_sign_subscriber_tokens_with_its_own_registered_key() {
+    use crate::auth::jwt::{Claims, now_s, test_keys};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let n = node(|_| {}).await;
+    n.tenant("acme").await;
+    let claims = Claims {
+        sub: "42".into(),
+        tenant: "acme".into(),
+        exp: now_s() + 60,
+        nbf: None,
+        types: None,
+    };
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some("backend-1".into());
+    let private = EncodingKey::from_ed_pem(test_keys::ED_PRIVATE.as_bytes()).unwrap();
+    let token = jsonwebtoken::encode(&header, &claims, &private).unwrap();
+    // Only the status: an accepted stream's body never ends.
+    let stream = |token: String| {
+        let state = n.state.clone();
+        async move {
+            let request = Request::builder()
+                .uri(format!("/v1/stream?access_token={token}"))
+                .body(Body::empty())
+                .unwrap();
+            super::app(state).oneshot(request).await.unwrap().status()
+        }
+    };
+    assert_eq!(
+        stream(token.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "no key registered yet"
+    );
+    let (s, b) = n
+        .json(
+            "PUT",
+            "/v1/tenants/acme/jwt-keys",
+            Some(ADMIN),
+            json!({"keys": [{"kid": "backend-1", "alg": "EdDSA", "pem": test_keys::ED_PUBLIC}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["keys"][0]["kid"], "backend-1");
+    assert_eq!(stream(token).await, StatusCode::OK);
+    let (s, b) = n
+        .json(
+            "PUT",
+            "/v1/tenants/acme/jwt-keys",
+            Some(ADMIN),
+            json!({"keys": [{"kid": "x", "alg": "RS256", "pem": test_keys::ED_PUBLIC}]}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+}

@@ -31,6 +31,7 @@ use super::frame;
 use super::view::{self, Shaped};
 use crate::hub::{Delivery, Hub};
 use crate::log::{Epoch, LogError, Offset, Position, SharedLog};
+use crate::metrics::{self, Handles, OpenConnection};
 use crate::schema::Registry;
 
 /// Events read from the log per replay page.
@@ -50,6 +51,17 @@ pub enum Resume {
     Gap,
 }
 
+impl Resume {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Resume::None => "none",
+            Resume::Exact => "exact",
+            Resume::Gap => "gap",
+        }
+    }
+}
+
 /// Why a resume position could not be honoured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -60,6 +72,17 @@ pub enum GapReason {
     Epoch,
     /// The id is ahead of the stream: it was never issued by it.
     Unknown,
+}
+
+impl GapReason {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            GapReason::Expired => "expired",
+            GapReason::Epoch => "epoch",
+            GapReason::Unknown => "unknown",
+        }
+    }
 }
 
 /// What the subscriber asked for.
@@ -143,6 +166,9 @@ struct Connection {
     schemas: Arc<Registry>,
     /// `(type, published version)` pairs already reported incompatible.
     incompatible_sent: Vec<(Box<str>, u32)>,
+    metrics: &'static Handles,
+    /// Counts this connection as open until the stream is dropped.
+    _open: OpenConnection,
 }
 
 /// Opens a subscriber's stream. Fails (→ 503) only if the log cannot be read.
@@ -218,7 +244,9 @@ pub async fn open(
             heartbeat_s: timing.heartbeat.as_secs(),
         },
     ));
+    metrics::stream_opened(resume.label());
     if let Some(reason) = gap {
+        metrics::gap(reason.label());
         pending.push_back(frame::control(
             "beacon.gap",
             &Gap {
@@ -246,6 +274,8 @@ pub async fn open(
         shutdown,
         schemas,
         incompatible_sent: Vec::new(),
+        metrics: metrics::handles(),
+        _open: OpenConnection::new(),
     };
     Ok(futures::stream::unfold(connection, |mut c| async move {
         c.next_chunk().await.map(|chunk| (Ok(chunk), c))
@@ -391,7 +421,10 @@ impl Connection {
                 let shaped = view::shape_delivery(delivery, wanted, &self.schemas);
                 self.send_shaped(&delivery.meta.kind, shaped);
             }
-            None => self.pending.push_back(delivery.frame.clone()),
+            None => {
+                self.metrics.events_delivered.increment(1);
+                self.pending.push_back(delivery.frame.clone());
+            }
         }
     }
 
@@ -400,7 +433,13 @@ impl Connection {
     /// version of that type.
     fn send_shaped(&mut self, kind: &str, shaped: Shaped) {
         match shaped {
-            Shaped::Frame(f) => self.pending.push_back(f),
+            Shaped::Frame(f) => {
+                self.metrics.events_delivered.increment(1);
+                if self.phase != Phase::Live {
+                    self.metrics.events_replayed.increment(1);
+                }
+                self.pending.push_back(f);
+            }
             Shaped::Skip => {}
             Shaped::Incompatible { published, reason } => {
                 if self
@@ -426,6 +465,7 @@ impl Connection {
     }
 
     fn restart_epoch(&mut self, epoch: Epoch) {
+        metrics::gap(GapReason::Epoch.label());
         self.pending.push_back(frame::control(
             "beacon.gap",
             &Gap {
@@ -441,6 +481,7 @@ impl Connection {
 
     fn overflow(&mut self) {
         tracing::info!(tenant = %self.tenant, "slow subscriber cut off");
+        self.metrics.slow_consumer_disconnects.increment(1);
         self.pending.push_back(frame::control(
             "beacon.overflow",
             &Overflow {

@@ -72,6 +72,21 @@ impl TenantStore for EmbeddedTenants {
             .transpose()
     }
 
+    async fn update(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(tenant).map_err(backend)?;
+        let tx = self.db.begin_write().map_err(backend)?;
+        {
+            let mut tenants = tx.open_table(TENANTS).map_err(backend)?;
+            if tenants.get(tenant.id.as_str()).map_err(backend)?.is_none() {
+                return Err(StoreError::NotFound("tenant"));
+            }
+            tenants
+                .insert(tenant.id.as_str(), json.as_slice())
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)
+    }
+
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let tx = self.db.begin_read().map_err(backend)?;
         let keys = tx.open_table(API_KEYS).map_err(backend)?;

@@ -31,6 +31,14 @@ pub struct Tenant {
     /// stored unchecked). Off by default: every event needs a contract.
     #[serde(default)]
     pub allow_unregistered_types: bool,
+    /// Public keys the tenant registered to sign subscriber tokens itself
+    /// (EdDSA / RS256), matched by `kid`.
+    #[serde(default)]
+    pub jwt_keys: Vec<crate::auth::jwt::PublicKey>,
+    /// The tenant's own connection caps and publish rate; absent fields
+    /// (and records stored before limits existed) take the server defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::limits::TenantLimits>,
 }
 
 /// Most API keys one tenant may hold (rotation needs two at a time).
@@ -106,6 +114,9 @@ pub trait TenantStore: Send + Sync + 'static {
     /// [`StoreError::Exists`] if the id is taken.
     async fn create(&self, tenant: &Tenant, first_key: &ApiKey) -> Result<(), StoreError>;
     async fn get(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Replaces an existing tenant's record; [`StoreError::NotFound`] if
+    /// there is no such tenant.
+    async fn update(&self, tenant: &Tenant) -> Result<(), StoreError>;
     /// Finds an API key by its hash.
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
     /// Stores a key, or replaces the one with the same hash (rotation sets
@@ -155,6 +166,8 @@ pub(crate) mod conformance {
             signing_secret: format!("secret-of-{id}"),
             created_at: 1,
             allow_unregistered_types: false,
+            jwt_keys: Vec::new(),
+            limits: None,
         }
     }
 
@@ -171,6 +184,17 @@ pub(crate) mod conformance {
             "a refused create stores no key"
         );
         assert_eq!(store.get(&a.id).await.unwrap(), Some(a.clone()));
+        let mut changed = a.clone();
+        changed.allow_unregistered_types = true;
+        store.update(&changed).await.unwrap();
+        assert_eq!(store.get(&a.id).await.unwrap(), Some(changed.clone()));
+        store.update(&a).await.unwrap();
+        let missing = tenant(&format!("{prefix}missing"));
+        assert!(matches!(
+            store.update(&missing).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(store.get(&missing.id).await.unwrap(), None);
         assert_eq!(store.get(&format!("{prefix}zz")).await.unwrap(), None);
         assert_eq!(
             store.key_by_hash(&key(&b.id, 1).hash).await.unwrap(),

@@ -23,6 +23,13 @@ redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
 return 1
 ";
 
+/// KEYS: tenants. ARGV: id, tenant JSON.
+const UPDATE_LUA: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+";
+
 /// KEYS: api-keys, tenant's key index. ARGV: key hash, key JSON, key id, cap.
 const PUT_KEY_LUA: &str = r"
 if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then
@@ -46,6 +53,7 @@ pub struct RedisTenants {
     redis: LazyRedis,
     tag: String,
     create: Script,
+    update: Script,
     put_key: Script,
     delete_key: Script,
 }
@@ -56,6 +64,7 @@ impl RedisTenants {
             redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
             tag: format!("{{{prefix}:tenants}}"),
             create: Script::new(CREATE_LUA),
+            update: Script::new(UPDATE_LUA),
             put_key: Script::new(PUT_KEY_LUA),
             delete_key: Script::new(DELETE_KEY_LUA),
         })
@@ -127,6 +136,21 @@ impl TenantStore for RedisTenants {
             .await
             .map_err(unavailable)?;
         parse(json)
+    }
+
+    async fn update(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let updated: i64 = self
+            .update
+            .key(self.tenants_key())
+            .arg(&tenant.id)
+            .arg(to_json(tenant)?)
+            .invoke_async(&mut self.conn().await?)
+            .await
+            .map_err(unavailable)?;
+        if updated == 0 {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        Ok(())
     }
 
     async fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {

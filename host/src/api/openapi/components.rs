@@ -13,13 +13,17 @@ use serde_json::{Map, Value, json};
 
 use crate::api::error::ErrorBody;
 use crate::api::health::{Health, Readiness};
+use crate::api::ops::Stats;
 use crate::api::publish::{PartiallyPublished, Published, PublishedBatch};
 use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
 use crate::api::tenants::{
-    CreateKey, CreateTenant, CreatedKey, CreatedTenant, KeyList, TenantInfo, TenantList,
+    CreateKey, CreateTenant, CreatedKey, CreatedTenant, JwtKeys, KeyList, SetJwtKeys, TenantInfo,
+    TenantList,
 };
 use crate::api::tokens::{MintToken, Minted};
 use crate::event::{Envelope, FieldError, PublishEvent};
+use crate::limits::TenantLimits;
+use crate::presence::Online;
 use crate::schema::compat::{CheckResult, Mode};
 use crate::schema::{Contract, TypeInfo};
 use crate::sse::connection::{Connected, Gap, Incompatible, Overflow, Shutdown};
@@ -59,6 +63,7 @@ fn types() -> Vec<Described> {
         described::<PublishEvent>("PublishEvent", Request),
         described::<CreateTenant>("CreateTenant", Request),
         described::<CreateKey>("CreateKey", Request),
+        described::<SetJwtKeys>("SetJwtKeys", Request),
         described::<MintToken>("MintToken", Request),
         described::<SetMode>("SetMode", Request),
         described::<ErrorBody<'static>>("ErrorBody", Answer),
@@ -77,6 +82,7 @@ fn types() -> Vec<Described> {
         described::<TenantList>("TenantList", Answer),
         described::<CreatedKey>("CreatedKey", Answer),
         described::<KeyList>("KeyList", Answer),
+        described::<JwtKeys>("JwtKeys", Answer),
         described::<Minted>("Minted", Answer),
         described::<Registered>("Registered", Answer),
         described::<SchemaList>("SchemaList", Answer),
@@ -88,6 +94,9 @@ fn types() -> Vec<Described> {
         described::<Deprecated>("Deprecated", Answer),
         described::<Health>("Health", Answer),
         described::<Readiness>("Readiness", Answer),
+        described::<Stats>("Stats", Answer),
+        described::<Online>("Online", Answer),
+        described::<TenantLimits>("TenantLimits", Request),
     ]
 }
 

@@ -57,7 +57,7 @@ pub fn document() -> Value {
             {"name": "tenants", "description": "Tenant administration (admin token)."},
             {"name": "tokens", "description": "Subscriber tokens (tenant API key)."},
             {"name": "schemas", "description": "Event contracts (admin token)."},
-            {"name": "operations", "description": "Health, readiness, this document."},
+            {"name": "operations", "description": "Health, readiness, metrics, stats, this document."},
         ],
         "paths": paths(),
         "components": {
@@ -209,12 +209,17 @@ fn paths() -> Value {
     json!({
         "/v1/events": {"post": publish()},
         "/v1/stream": {"get": stream()},
+        "/v1/presence": {"get": presence()},
         "/v1/tenants": {"post": create_tenant(), "get": list_tenants()},
         "/v1/tenants/{id}": {"parameters": [param_ref("TenantId")], "get": get_tenant()},
         "/v1/tenants/{id}/keys": {
             "parameters": [param_ref("TenantId")],
             "post": create_key(),
             "get": list_keys(),
+        },
+        "/v1/tenants/{id}/jwt-keys": {
+            "parameters": [param_ref("TenantId")],
+            "put": set_jwt_keys(),
         },
         "/v1/tenants/{id}/keys/{key_id}": {
             "parameters": [param_ref("TenantId"), param_ref("KeyId")],
@@ -239,6 +244,8 @@ fn paths() -> Value {
         "/v1/schemas/{type}/check": {"parameters": [param_ref("EventType")], "post": check_schema()},
         "/healthz": {"get": healthz()},
         "/readyz": {"get": readyz()},
+        "/metrics": {"get": prometheus_metrics()},
+        "/v1/stats": {"get": stats()},
         "/openapi.json": {"get": openapi_document()},
     })
 }
@@ -280,6 +287,12 @@ fn publish() -> Value {
                 "422",
                 "The event does not match its contract: `invalid_event` (every violation as \
                  `/data/...`), `unknown_type`, `unknown_version`, `deprecated_version`.",
+            ),
+            (
+                "429",
+                "`rate_limited`: the tenant's publish rate (`--publish-rate`, burst \
+                 `--publish-burst`, or the tenant's `limits`) is exceeded; `Retry-After` says \
+                 when to retry, in seconds.",
             ),
             UNAVAILABLE,
             INTERNAL,
@@ -357,6 +370,12 @@ fn stream() -> Value {
             (
                 "403",
                 "`forbidden`: the token's `types` claim is not valid.",
+            ),
+            (
+                "429",
+                "`too_many_connections`: the user's or the tenant's connection cap is reached \
+                 (the message names the cap and its value); `rate_limited` (with \
+                 `Retry-After`): too many connection attempts from this address.",
             ),
             UNAVAILABLE,
             INTERNAL,
@@ -604,6 +623,31 @@ fn delete_key() -> Value {
     ))
 }
 
+fn set_jwt_keys() -> Value {
+    let op = operation(
+        "setJwtKeys",
+        "tenants",
+        "Register the public keys (EdDSA, RS256; PEM or JWKS) the tenant signs its own \
+         subscriber tokens with, matched by `kid`. Replaces the registered set.",
+        admin(),
+        ("200", answer("The registered keys.", schema_ref("JwtKeys"))),
+        &[
+            ("400", "`invalid_key`, `invalid_request`."),
+            UNAUTHORIZED,
+            ("404", "`not_found`: no such tenant."),
+            TOO_LARGE,
+            UNSUPPORTED,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    with(
+        op,
+        "requestBody",
+        body("Public keys.", schema_ref("SetJwtKeys")),
+    )
+}
+
 fn mint_token() -> Value {
     let op = operation(
         "mintToken",
@@ -785,6 +829,53 @@ fn readyz() -> Value {
         );
     }
     Value::Object(op)
+}
+
+fn prometheus_metrics() -> Value {
+    Value::Object(operation(
+        "metrics",
+        "operations",
+        "Prometheus metrics of this process: connections, events published, delivered and \
+         replayed, gaps, slow-consumer disconnects, latency histograms, log backend health.",
+        json!([]),
+        (
+            "200",
+            json!({
+                "description": "The Prometheus text exposition format, version 0.0.4.",
+                "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
+            }),
+        ),
+        &[],
+    ))
+}
+
+fn stats() -> Value {
+    Value::Object(operation(
+        "stats",
+        "operations",
+        "A summary of this node: open connections, events published and delivered since \
+         start, tenants with a live tail, log backend and readiness, uptime.",
+        admin(),
+        ("200", answer("The summary.", schema_ref("Stats"))),
+        &[UNAUTHORIZED],
+    ))
+}
+
+fn presence() -> Value {
+    Value::Object(operation(
+        "presence",
+        "events",
+        "The tenant's online users with their open stream counts, on every node (API key \
+         with the `read` scope). A connection of a node that died stops counting after the \
+         presence TTL.",
+        tenant_key(),
+        ("200", answer("Who is online.", schema_ref("Online"))),
+        &[
+            UNAUTHORIZED,
+            ("403", "`forbidden`: the key lacks the `read` scope."),
+            UNAVAILABLE,
+        ],
+    ))
 }
 
 fn openapi_document() -> Value {

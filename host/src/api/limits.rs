@@ -1,0 +1,336 @@
+//! The limit checks of the HTTP edge and their answers: 429
+//! `too_many_connections` (a connection cap, named with its value) and 429
+//! `rate_limited` with `Retry-After` (publish rate, connection attempts).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::ApiError;
+use crate::limits::{Decision, Quota, TenantLimits, retry_after_secs};
+use crate::log::now_ms;
+use crate::presence::{Admission, PresenceError};
+use crate::state::AppState;
+use crate::tenants::Tenant;
+
+/// 429 `rate_limited` with `Retry-After` (whole seconds, rounded up).
+pub fn rate_limited(message: String, wait: Duration) -> Response {
+    let secs = retry_after_secs(wait);
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("{message}; retry after {secs} s"),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// The answer to a connection a cap refused.
+pub fn refused(admission: Admission) -> ApiError {
+    let message = match admission {
+        Admission::UserFull { cap } => {
+            format!("this user already has {cap} open streams (max_connections_per_user = {cap})")
+        }
+        Admission::TenantFull { cap } => format!(
+            "this tenant already has {cap} open streams (max_connections_per_tenant = {cap})"
+        ),
+        Admission::Admitted { .. } => "admitted".to_owned(),
+    };
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_connections",
+        message,
+    )
+}
+
+/// Connection attempts per client IP, on this node. Without a peer
+/// address (requests driven without a socket) there is nothing to limit.
+pub fn check_connect(state: &AppState, peer: Option<SocketAddr>) -> Option<Response> {
+    let ip = peer?.ip();
+    let quota = Quota {
+        per_second: state.settings.connect_rate_per_ip,
+        burst: state.settings.connect_burst_per_ip,
+    };
+    match state
+        .limiters
+        .connect
+        .check_now(&ip.to_string(), quota, 1, now_ms())
+    {
+        Decision::Allowed => None,
+        Decision::Limited { retry_after } => Some(rate_limited(
+            format!(
+                "too many connection attempts from this address (connect_rate_per_ip = {}/s)",
+                quota.per_second
+            ),
+            retry_after,
+        )),
+    }
+}
+
+/// The tenant's publish rate, charged `events` units. If the limiter
+/// cannot be reached the request passes (logged): publishing then fails
+/// or succeeds on the log's own health, not on the limiter's.
+pub async fn check_publish(state: &AppState, tenant: &Tenant, events: usize) -> Option<Response> {
+    let quota = TenantLimits::publish(tenant.limits.as_ref(), &state.settings);
+    let cost = u32::try_from(events).unwrap_or(u32::MAX);
+    match state
+        .limiters
+        .publish
+        .check(&tenant.id, quota, cost, now_ms())
+        .await
+    {
+        Ok(Decision::Allowed) => None,
+        Ok(Decision::Limited { retry_after }) => Some(rate_limited(
+            format!(
+                "the tenant's publish rate is exceeded (publish_rate = {}/s, publish_burst = {})",
+                quota.per_second, quota.burst
+            ),
+            retry_after,
+        )),
+        Err(error) => {
+            tracing::warn!(tenant = %tenant.id, %error, "publish rate not checked");
+            None
+        }
+    }
+}
+
+impl From<PresenceError> for ApiError {
+    fn from(e: PresenceError) -> Self {
+        tracing::warn!(error = %e, "presence store failure");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the presence store is unavailable; retry later",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Caps, rate limits and presence through the router, without a socket.
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Request, StatusCode};
+    use axum::response::Response;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use crate::config::Settings;
+    use crate::state::AppState;
+
+    const ADMIN: &str = "admin-token-for-tests";
+
+    async fn node(tweak: impl FnOnce(&mut Settings)) -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults();
+        settings.data_dir = dir.path().to_owned();
+        settings.admin_token = Some(ADMIN.into());
+        tweak(&mut settings);
+        let state = crate::server::start(settings, Default::default())
+            .await
+            .unwrap();
+        (state, dir)
+    }
+
+    async fn call(state: &AppState, method: &str, uri: &str, auth: &str, body: Value) -> Response {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {auth}"))
+            .header("content-type", "application/json")
+            .body(Body::from(if body.is_null() {
+                String::new()
+            } else {
+                body.to_string()
+            }))
+            .unwrap();
+        crate::api::app(state.clone())
+            .oneshot(request)
+            .await
+            .unwrap()
+    }
+
+    async fn json_of(response: Response) -> Value {
+        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    }
+
+    /// Creates a tenant; returns its API key.
+    async fn tenant(state: &AppState, request: Value) -> String {
+        let response = call(state, "POST", "/v1/tenants", ADMIN, request).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        json_of(response).await["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn token(state: &AppState, key: &str, sub: &str) -> String {
+        let response = call(state, "POST", "/v1/tokens", key, json!({"sub": sub})).await;
+        json_of(response).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn open(state: &AppState, token: &str) -> Response {
+        call(state, "GET", "/v1/stream", token, Value::Null).await
+    }
+
+    #[tokio::test]
+    async fn the_per_user_cap_refuses_the_newest_and_presence_counts_open_streams() {
+        let (state, _dir) = node(|s| s.max_connections_per_user = 2).await;
+        let key = tenant(&state, json!({"id": "acme"})).await;
+        let alice = token(&state, &key, "alice").await;
+        let bob = token(&state, &key, "bob").await;
+        let a1 = open(&state, &alice).await;
+        let a2 = open(&state, &alice).await;
+        let b1 = open(&state, &bob).await;
+        assert_eq!(
+            (a1.status(), a2.status(), b1.status()),
+            (StatusCode::OK, StatusCode::OK, StatusCode::OK)
+        );
+        let refused = open(&state, &alice).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body = json_of(refused).await;
+        assert_eq!(body["error"], "too_many_connections");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_connections_per_user = 2"),
+            "{body}"
+        );
+        let online = json_of(call(&state, "GET", "/v1/presence", &key, Value::Null).await).await;
+        assert_eq!(
+            online,
+            json!({"users": [{"user": "alice", "connections": 2}, {"user": "bob", "connections": 1}], "connections": 3})
+        );
+        // Closing a stream frees its slot.
+        drop(a1);
+        tokio::task::yield_now().await;
+        let mut again = open(&state, &alice).await;
+        for _ in 0..50 {
+            if again.status() == StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            again = open(&state, &alice).await;
+        }
+        assert_eq!(again.status(), StatusCode::OK);
+        let response = call(&state, "GET", "/v1/presence", "bk_wrong", Value::Null).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        drop((a2, b1, again));
+    }
+
+    #[tokio::test]
+    async fn a_tenant_override_applies_and_invalid_limits_are_refused() {
+        let (state, _dir) = node(|_| {}).await;
+        let key = tenant(
+            &state,
+            json!({"id": "solo", "limits": {"max_connections_per_user": 1, "max_connections_per_tenant": 2}}),
+        )
+        .await;
+        let (u, v, w) = (
+            token(&state, &key, "u").await,
+            token(&state, &key, "v").await,
+            token(&state, &key, "w").await,
+        );
+        let first = open(&state, &u).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(
+            open(&state, &u).await.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let second = open(&state, &v).await;
+        assert_eq!(second.status(), StatusCode::OK);
+        let full = open(&state, &w).await;
+        assert_eq!(full.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body = json_of(full).await;
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_connections_per_tenant = 2"),
+            "{body}"
+        );
+        for bad in [
+            json!({"id": "bad1", "limits": {"publish_rate": 0}}),
+            json!({"id": "bad2", "limits": {"nope": 1}}),
+        ] {
+            let response = call(&state, "POST", "/v1/tenants", ADMIN, bad).await;
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        }
+        drop((first, second));
+    }
+
+    #[tokio::test]
+    async fn close_oldest_ends_the_oldest_stream_with_beacon_closed() {
+        let (state, _dir) = node(|s| {
+            s.max_connections_per_user = 1;
+            s.user_cap_policy = crate::presence::CapPolicy::CloseOldest;
+        })
+        .await;
+        let key = tenant(&state, json!({"id": "acme"})).await;
+        let alice = token(&state, &key, "alice").await;
+        let oldest = open(&state, &alice).await;
+        assert_eq!(oldest.status(), StatusCode::OK);
+        let newest = open(&state, &alice).await;
+        assert_eq!(newest.status(), StatusCode::OK);
+        let body = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            to_bytes(oldest.into_body(), 1 << 20),
+        )
+        .await
+        .expect("the oldest stream ends")
+        .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.ends_with("event: beacon.closed\ndata: {\"reason\":\"replaced\"}\n\n"),
+            "{text}"
+        );
+        drop(newest);
+    }
+
+    #[tokio::test]
+    async fn publishing_over_the_rate_answers_429_with_retry_after() {
+        let (state, _dir) = node(|s| {
+            s.publish_rate = 1;
+            s.publish_burst = 3;
+        })
+        .await;
+        let key = tenant(
+            &state,
+            json!({"id": "acme", "allow_unregistered_types": true}),
+        )
+        .await;
+        let event = json!({"type": "thing.done", "data": {}});
+        let batch = json!([event.clone(), event.clone()]);
+        let response = call(&state, "POST", "/v1/events", &key, batch).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let response = call(&state, "POST", "/v1/events", &key, event.clone()).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let response = call(&state, "POST", "/v1/events", &key, event.clone()).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&retry), "{retry}");
+        let body = json_of(response).await;
+        assert_eq!(body["error"], "rate_limited");
+        // Another tenant has its own bucket.
+        let other = tenant(
+            &state,
+            json!({"id": "other", "allow_unregistered_types": true}),
+        )
+        .await;
+        let response = call(&state, "POST", "/v1/events", &other, event).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+}

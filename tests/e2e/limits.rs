@@ -1,0 +1,191 @@
+//! Limits and presence: the per-user connection cap on one node and
+//! globally across nodes sharing Redis, publish rate limiting (429 with
+//! `Retry-After`), a killed node's connections lapsing after the presence
+//! TTL, close-oldest across nodes, and `GET /v1/presence`.
+
+use std::time::Duration;
+
+use beacon_e2e::{Beacon, BeaconBuilder, RedisServer, Reply, Tenant, ev, send, unique_name};
+use serde_json::{Value, json};
+
+/// Two nodes on one Redis with the same extra flags.
+async fn two_nodes(redis: &RedisServer, flags: &[(&str, &str)]) -> (Beacon, Beacon) {
+    let prefix = unique_name("e2e-limits");
+    let builder = flags.iter().fold(
+        Beacon::builder().redis(&redis.url(), &prefix),
+        |b: BeaconBuilder, (name, value)| b.arg(name, *value),
+    );
+    (builder.clone().start().await, builder.start().await)
+}
+
+async fn presence(tenant: &Tenant) -> Value {
+    let reply = send(
+        tenant
+            .http
+            .get(tenant.url("/v1/presence"))
+            .bearer_auth(&tenant.api_key),
+    )
+    .await;
+    reply.assert_status(200);
+    reply.json()
+}
+
+/// Polls presence until it equals `want` (panics after `limit`).
+async fn wait_for_presence(tenant: &Tenant, want: Value, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let got = presence(tenant).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "presence is {got} instead of {want} after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn refused_stream(tenant: &Tenant, sub: &str) -> Reply {
+    let token = tenant.token(sub).await;
+    tenant.stream(&token).send_expecting_error().await
+}
+
+#[tokio::test]
+async fn the_per_user_cap_holds_on_one_node_and_a_closed_stream_frees_its_slot() {
+    let node = Beacon::builder()
+        .arg("max-connections-per-user", "2")
+        .start()
+        .await;
+    let acme = node.create_tenant("acme").await;
+    let first = acme.subscribe("42").await;
+    let _second = acme.subscribe("42").await;
+    let _other_user = acme.subscribe("7").await;
+    let body = refused_stream(&acme, "42")
+        .await
+        .assert_error(429, "too_many_connections");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("max_connections_per_user = 2")),
+        "{body}"
+    );
+    drop(first);
+    wait_for_presence(
+        &acme,
+        json!({"users": [{"user": "42", "connections": 1}, {"user": "7", "connections": 1}], "connections": 2}),
+        Duration::from_secs(5),
+    )
+    .await;
+    let _third = acme.subscribe("42").await;
+}
+
+#[tokio::test]
+async fn the_per_user_cap_holds_across_two_nodes_sharing_redis() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_nodes(&redis, &[("max-connections-per-user", "2")]).await;
+    let on_a = a.create_tenant("acme").await;
+    let on_b = on_a.on(&b);
+    let _one = on_a.subscribe("42").await;
+    let _two = on_b.subscribe("42").await;
+    refused_stream(&on_a, "42")
+        .await
+        .assert_error(429, "too_many_connections");
+    refused_stream(&on_b, "42")
+        .await
+        .assert_error(429, "too_many_connections");
+    let _someone_else = on_b.subscribe("7").await;
+}
+
+#[tokio::test]
+async fn publishing_over_the_tenant_rate_answers_429_with_retry_after_on_every_node() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_nodes(&redis, &[("publish-rate", "1"), ("publish-burst", "2")]).await;
+    let on_a = a.create_tenant("acme").await;
+    let on_b = on_a.on(&b);
+    on_a.publish(ev("thing.done", json!({}))).await;
+    on_b.publish(ev("thing.done", json!({}))).await;
+    for node in [&on_a, &on_b] {
+        let reply = node.post_events(&ev("thing.done", json!({}))).await;
+        reply.assert_error(429, "rate_limited");
+        let retry: u64 = reply
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Retry-After in {:?}", reply.headers));
+        assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    on_b.publish(ev("thing.done", json!({}))).await;
+}
+
+#[tokio::test]
+async fn a_killed_nodes_connections_stop_counting_after_the_presence_ttl() {
+    let redis = RedisServer::start().await;
+    let flags = [
+        ("max-connections-per-user", "1"),
+        ("presence-ttl", "2s"),
+        ("heartbeat", "1s"),
+    ];
+    let (mut a, b) = two_nodes(&redis, &flags).await;
+    let on_a = a.create_tenant("acme").await;
+    let on_b = on_a.on(&b);
+    let on_dead_node = on_a.subscribe("42").await;
+    a.kill().await;
+    drop(on_dead_node);
+    // Still counted right after the crash...
+    refused_stream(&on_b, "42")
+        .await
+        .assert_error(429, "too_many_connections");
+    assert_eq!(presence(&on_b).await["connections"], 1);
+    // ...and no longer once the TTL has passed without a refresh.
+    wait_for_presence(
+        &on_b,
+        json!({"users": [], "connections": 0}),
+        Duration::from_secs(5),
+    )
+    .await;
+    let _on_b = on_b.subscribe("42").await;
+}
+
+#[tokio::test]
+async fn presence_lists_users_on_both_nodes_and_drops_them_after_disconnect() {
+    let redis = RedisServer::start().await;
+    let (a, b) = two_nodes(&redis, &[]).await;
+    let on_a = a.create_tenant("acme").await;
+    let on_b = on_a.on(&b);
+    let alice = on_a.subscribe("alice").await;
+    let _bob_1 = on_b.subscribe("bob").await;
+    let _bob_2 = on_a.subscribe("bob").await;
+    let both = json!({
+        "users": [{"user": "alice", "connections": 1}, {"user": "bob", "connections": 2}],
+        "connections": 3,
+    });
+    assert_eq!(presence(&on_a).await, both);
+    assert_eq!(presence(&on_b).await, both);
+    drop(alice);
+    wait_for_presence(
+        &on_b,
+        json!({"users": [{"user": "bob", "connections": 2}], "connections": 2}),
+        Duration::from_secs(5),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn close_oldest_closes_the_users_oldest_stream_on_the_other_node() {
+    let redis = RedisServer::start().await;
+    let flags = [
+        ("max-connections-per-user", "1"),
+        ("user-cap-policy", "close-oldest"),
+        ("heartbeat", "1s"),
+    ];
+    let (a, b) = two_nodes(&redis, &flags).await;
+    let on_a = a.create_tenant("acme").await;
+    let on_b = on_a.on(&b);
+    let mut oldest = on_a.subscribe("42").await;
+    let _newest = on_b.subscribe("42").await;
+    let closed = oldest.expect_control("beacon.closed").await;
+    assert_eq!(closed, json!({"reason": "replaced"}));
+    assert!(oldest.next_or_end(Duration::from_secs(5)).await.is_none());
+    assert_eq!(presence(&on_b).await["connections"], 1);
+}
