@@ -189,3 +189,23 @@ async fn close_oldest_closes_the_users_oldest_stream_on_the_other_node() {
     assert!(oldest.next_or_end(Duration::from_secs(5)).await.is_none());
     assert_eq!(presence(&on_b).await["connections"], 1);
 }
+
+#[tokio::test]
+async fn connection_attempts_per_ip_are_rate_limited_before_any_token_check() {
+    let node = Beacon::builder()
+        .arg("connect-rate-per-ip", "1")
+        .arg("connect-burst-per-ip", "2")
+        .start()
+        .await;
+    let acme = node.create_tenant("acme").await;
+    let token = acme.token("42").await;
+    let _first = acme.stream(&token).connect().await;
+    // A bad token still spends an attempt: the limit comes first.
+    acme.stream("not-a-token")
+        .send_expecting_error()
+        .await
+        .assert_error(401, "unauthorized");
+    let reply = acme.stream(&token).send_expecting_error().await;
+    reply.assert_error(429, "rate_limited");
+    assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
+}

@@ -272,4 +272,30 @@ mod tests {
             .unwrap();
         assert!(refused.is_ok());
     }
+
+    #[tokio::test]
+    async fn a_connection_replaced_on_another_node_closes_at_its_next_refresh() {
+        let store: crate::presence::SharedPresence = Arc::new(MemoryPresence::new());
+        let heartbeat = Duration::from_millis(100);
+        let node_a = Tracker::new(store.clone(), Duration::from_secs(30), heartbeat);
+        let node_b = Tracker::new(store, Duration::from_secs(30), heartbeat);
+        let on_a = node_a
+            .admit("t", "u", "a-1", caps(CapPolicy::CloseOldest))
+            .await
+            .unwrap()
+            .unwrap();
+        let body = on_a.hold(futures::stream::pending());
+        let started = tokio::time::Instant::now();
+        let _on_b = node_b
+            .admit("t", "u", "b-1", caps(CapPolicy::CloseOldest))
+            .await
+            .unwrap()
+            .unwrap();
+        let frames: Vec<_> = tokio::time::timeout(Duration::from_secs(5), body.collect())
+            .await
+            .expect("closed at the next refresh");
+        assert_eq!(frames.len(), 1, "only beacon.closed");
+        assert!(started.elapsed() < heartbeat * 5, "{:?}", started.elapsed());
+        assert_eq!(node_a.online("t").await.unwrap().connections, 1);
+    }
 }

@@ -24,6 +24,7 @@ use crate::api::tokens::{MintToken, Minted};
 use crate::event::{Envelope, FieldError, PublishEvent};
 use crate::limits::TenantLimits;
 use crate::presence::Online;
+use crate::presence::tracker::Closed;
 use crate::schema::compat::{CheckResult, Mode};
 use crate::schema::{Contract, TypeInfo};
 use crate::sse::connection::{Connected, Gap, Incompatible, Overflow, Shutdown};
@@ -77,6 +78,7 @@ fn types() -> Vec<Described> {
         described::<Incompatible<'static>>("Incompatible", Answer),
         described::<Overflow>("Overflow", Answer),
         described::<Shutdown>("Shutdown", Answer),
+        described::<Closed>("Closed", Answer),
         described::<CreatedTenant>("CreatedTenant", Answer),
         described::<TenantInfo>("TenantInfo", Answer),
         described::<TenantList>("TenantList", Answer),
@@ -117,7 +119,7 @@ type ControlEvent = (
 
 /// Descriptions of the stream's control events (`beacon.*`), whose Rust
 /// types live with the stream logic.
-const CONTROL_EVENTS: [ControlEvent; 5] = [
+const CONTROL_EVENTS: [ControlEvent; 6] = [
     (
         "Connected",
         "`beacon.connected`: the first event of every stream. Its SSE `id:` is the position \
@@ -182,6 +184,12 @@ const CONTROL_EVENTS: [ControlEvent; 5] = [
         "`beacon.shutdown`: the node is shutting down and closes the stream; reconnect \
          (elsewhere) with `Last-Event-ID`.",
         &[("reason", "A human-readable explanation.")],
+    ),
+    (
+        "Closed",
+        "`beacon.closed`: the server ended this stream; with reason `replaced` the same user \
+         opened a newer connection above their cap (`close-oldest`): do not reconnect.",
+        &[("reason", "Always `replaced`.")],
     ),
 ];
 

@@ -495,6 +495,12 @@ fn sse_event() -> Value {
                 "The node shuts down; the stream ends.",
                 false,
             ),
+            control(
+                "beacon.closed",
+                "Closed",
+                "The connection was replaced by a newer one of its user; the stream ends.",
+                false,
+            ),
             {
                 "title": "retry",
                 "description": "The reconnection hint sent at the start of the stream.",
