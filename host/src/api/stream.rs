@@ -80,6 +80,7 @@ pub async fn stream(
         filter,
         last_event_id,
         connection_id,
+        token_expires_at: claims.exp,
     };
     let timing = Timing {
         heartbeat: state.settings.heartbeat,

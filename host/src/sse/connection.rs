@@ -91,6 +91,10 @@ pub struct Request {
     pub filter: Filter,
     pub last_event_id: Option<Position>,
     pub connection_id: String,
+    /// When the subscriber's token expires (Unix seconds): the stream then
+    /// ends with `beacon.token_expired`, so the client fetches a new token
+    /// and resumes by id. Checked at each heartbeat.
+    pub token_expires_at: u64,
 }
 
 /// Stream-wide settings.
@@ -125,6 +129,15 @@ pub struct Incompatible<'a> {
     wanted: u32,
     published: u32,
     reason: &'a str,
+}
+
+/// `beacon.token_expired`: the stream ends because the subscriber's token
+/// expired; reconnect with a fresh token and `Last-Event-ID`.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct TokenExpired {
+    reason: &'static str,
+    /// Where to resume from.
+    last_event_id: Option<String>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -164,6 +177,8 @@ struct Connection {
     shutdown: CancellationToken,
     /// Contracts, for version views.
     schemas: Arc<Registry>,
+    /// See [`Request::token_expires_at`].
+    token_expires_at: u64,
     /// `(type, published version)` pairs already reported incompatible.
     incompatible_sent: Vec<(Box<str>, u32)>,
     metrics: &'static Handles,
@@ -185,6 +200,7 @@ pub async fn open(
         filter,
         last_event_id,
         connection_id,
+        token_expires_at,
     } = request;
     let info = log.read(&tenant, Offset::MAX, 0).await?;
     let mut pending = VecDeque::with_capacity(3);
@@ -273,6 +289,7 @@ pub async fn open(
         heartbeat,
         shutdown,
         schemas,
+        token_expires_at,
         incompatible_sent: Vec::new(),
         metrics: metrics::handles(),
         _open: OpenConnection::new(),
@@ -377,6 +394,9 @@ impl Connection {
             _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
             received = rx.recv() => received,
             _ = self.heartbeat.tick() => {
+                if crate::auth::jwt::now_s() >= self.token_expires_at {
+                    return self.close_for_expired_token();
+                }
                 self.pending.push_back(frame::HEARTBEAT);
                 return;
             }
@@ -493,6 +513,18 @@ impl Connection {
         self.phase = Phase::Done;
     }
 
+    fn close_for_expired_token(&mut self) {
+        self.pending.push_back(frame::control(
+            "beacon.token_expired",
+            &TokenExpired {
+                reason: "the subscriber token has expired; fetch a new one and resume",
+                last_event_id: self.last_id(),
+            },
+        ));
+        self.rx = None;
+        self.phase = Phase::Done;
+    }
+
     fn close_for_shutdown(&mut self) {
         self.pending.push_back(frame::control(
             "beacon.shutdown",
@@ -576,6 +608,7 @@ mod tests {
             filter: Filter::parse(None, None, "u").unwrap(),
             last_event_id: last,
             connection_id: "c-test".into(),
+            token_expires_at: u64::MAX,
         }
     }
 
@@ -1062,5 +1095,37 @@ mod tests {
             panic!()
         };
         assert!(same.windows(8).any(|w| w == b"\"c\":true"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_whose_token_expires_ends_with_token_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = embedded(&dir, DEFAULT_RETENTION);
+        let hub = Hub::new(log.clone(), 64, CancellationToken::new());
+        let mut expiring = request(None);
+        expiring.token_expires_at = crate::auth::jwt::now_s() + 1;
+        let timing = Timing {
+            heartbeat: Duration::from_millis(200),
+            retry: Duration::from_secs(1),
+        };
+        let stream = open(
+            hub,
+            log,
+            no_contracts(),
+            expiring,
+            timing,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let started = std::time::Instant::now();
+        let frames = collect(stream, |_| false).await;
+        assert_eq!(
+            frames.last().unwrap().1,
+            "beacon.token_expired",
+            "{frames:?}"
+        );
+        assert!(frames.last().unwrap().2.contains("last_event_id"));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -27,7 +27,7 @@ use crate::presence::Online;
 use crate::presence::tracker::Closed;
 use crate::schema::compat::{CheckResult, Mode};
 use crate::schema::{Contract, TypeInfo};
-use crate::sse::connection::{Connected, Gap, Incompatible, Overflow, Shutdown};
+use crate::sse::connection::{Connected, Gap, Incompatible, Overflow, Shutdown, TokenExpired};
 
 /// Which way a type crosses the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,7 @@ fn types() -> Vec<Described> {
         described::<Incompatible<'static>>("Incompatible", Answer),
         described::<Overflow>("Overflow", Answer),
         described::<Shutdown>("Shutdown", Answer),
+        described::<TokenExpired>("TokenExpired", Answer),
         described::<Closed>("Closed", Answer),
         described::<CreatedTenant>("CreatedTenant", Answer),
         described::<TenantInfo>("TenantInfo", Answer),
@@ -119,7 +120,7 @@ type ControlEvent = (
 
 /// Descriptions of the stream's control events (`beacon.*`), whose Rust
 /// types live with the stream logic.
-const CONTROL_EVENTS: [ControlEvent; 6] = [
+const CONTROL_EVENTS: [ControlEvent; 7] = [
     (
         "Connected",
         "`beacon.connected`: the first event of every stream. Its SSE `id:` is the position \
@@ -184,6 +185,15 @@ const CONTROL_EVENTS: [ControlEvent; 6] = [
         "`beacon.shutdown`: the node is shutting down and closes the stream; reconnect \
          (elsewhere) with `Last-Event-ID`.",
         &[("reason", "A human-readable explanation.")],
+    ),
+    (
+        "TokenExpired",
+        "`beacon.token_expired`: the subscriber's token expired and the stream ends; fetch a \
+         new token and reconnect with `Last-Event-ID`.",
+        &[
+            ("reason", "A human-readable explanation."),
+            ("last_event_id", "The position to resume from."),
+        ],
     ),
     (
         "Closed",

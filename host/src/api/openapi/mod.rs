@@ -496,6 +496,12 @@ fn sse_event() -> Value {
                 false,
             ),
             control(
+                "beacon.token_expired",
+                "TokenExpired",
+                "The subscriber's token expired; the stream ends.",
+                false,
+            ),
+            control(
                 "beacon.closed",
                 "Closed",
                 "The connection was replaced by a newer one of its user; the stream ends.",
