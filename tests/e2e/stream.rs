@@ -325,3 +325,22 @@ async fn invalid_stream_parameters_are_rejected() {
     let id = acme.publish(ev("still.fine", json!(1))).await;
     sub.expect_ids(&[id]).await;
 }
+
+#[tokio::test]
+async fn token_allow_lists_cannot_be_widened_by_the_query() {
+    let server = Beacon::start().await;
+    let acme = server.create_tenant("acme").await;
+    let minted = acme
+        .token_request(&json!({"sub": "42", "types": ["order.*"], "subjects": ["order/1"]}))
+        .await;
+    minted.assert_status(200);
+    let token = minted.json()["token"].as_str().unwrap().to_owned();
+    let mut sub = acme.stream(&token).types("*").subjects("*").connect().await;
+    sub.expect_connected().await;
+    let event = |ty: &str, subject: &str| json!({"type": ty, "subject": subject, "data": 1});
+    acme.publish(event("order.created", "order/2")).await;
+    acme.publish(event("payment.succeeded", "order/1")).await;
+    let allowed = acme.publish(event("order.created", "order/1")).await;
+    sub.expect_ids(std::slice::from_ref(&allowed)).await;
+    sub.assert_quiet(Duration::from_millis(300)).await;
+}

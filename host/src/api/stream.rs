@@ -50,6 +50,11 @@ pub async fn stream(
             ApiError::forbidden(format!("the token's `types` claim is not valid: {m}"))
         })?;
     }
+    if let Some(allowed) = &claims.subjects {
+        filter = filter.restrict_subjects(&allowed.join(",")).map_err(|m| {
+            ApiError::forbidden(format!("the token's `subjects` claim is not valid: {m}"))
+        })?;
+    }
     // The header (sent by EventSource on reconnect) wins over the query value.
     let last_event_id = headers
         .get("last-event-id")

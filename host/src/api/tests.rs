@@ -318,6 +318,7 @@ async fn streams_need_a_valid_token_of_their_tenant() {
             exp: crate::auth::jwt::now_s() + 60,
             nbf: None,
             types: None,
+            subjects: None,
         },
         "not-the-secret",
     )
@@ -692,6 +693,7 @@ async fn a_tenant_may_sign_subscriber_tokens_with_its_own_registered_key() {
         exp: now_s() + 60,
         nbf: None,
         types: None,
+        subjects: None,
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("backend-1".into());

@@ -36,6 +36,10 @@ pub struct MintToken {
     /// `prefix.*` wildcards or `*`. Absent: every type.
     #[serde(default)]
     types: Option<Vec<String>>,
+    /// Allow-list of subjects the token may receive: exact subjects,
+    /// `prefix*` wildcards or `*`. Absent: every subject.
+    #[serde(default)]
+    subjects: Option<Vec<String>>,
 }
 
 /// A minted subscriber token.
@@ -75,6 +79,10 @@ pub async fn mint(
         Filter::parse(Some(&types.join(",")), None, &body.sub)
             .map_err(|m| ApiError::bad_request("invalid_request", m))?;
     }
+    if let Some(subjects) = &body.subjects {
+        Filter::parse(None, Some(&subjects.join(",")), &body.sub)
+            .map_err(|m| ApiError::bad_request("invalid_request", m))?;
+    }
     let expires_at = jwt::now_s() + ttl;
     let claims = Claims {
         sub: body.sub,
@@ -82,6 +90,7 @@ pub async fn mint(
         exp: expires_at,
         nbf: None,
         types: body.types,
+        subjects: body.subjects,
     };
     let token = jwt::sign(&claims, &tenant.signing_secret)?;
     Ok(Json(Minted { token, expires_at }))

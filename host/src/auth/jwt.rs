@@ -26,9 +26,12 @@ pub struct Claims {
     /// Not before, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
-    /// Optional allow-list of type patterns the subscriber may request.
+    /// Optional allow-list of type patterns the subscriber may receive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub types: Option<Vec<String>>,
+    /// Optional allow-list of subject patterns the subscriber may receive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<Vec<String>>,
 }
 
 /// Signs claims with a tenant's secret.
@@ -244,6 +247,7 @@ mod tests {
             exp,
             nbf: None,
             types: None,
+            subjects: None,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Filter {
     /// Types the token allows (its `types` claim); empty: no restriction.
     /// Applies on top of `types`, so a query can narrow but never widen it.
     allowed: Vec<Pattern>,
+    /// Subjects the token allows (its `subjects` claim); empty: no
+    /// restriction. Like `allowed`, a query can narrow it, never widen it.
+    allowed_subjects: Vec<Pattern>,
     /// The token's `sub`: events with an audience reach only listed users.
     user: Box<str>,
 }
@@ -78,6 +81,7 @@ impl Filter {
             })?,
             views,
             allowed: Vec::new(),
+            allowed_subjects: Vec::new(),
             user: user.into(),
         })
     }
@@ -101,6 +105,18 @@ impl Filter {
         Ok(self)
     }
 
+    /// Limits the filter to the subject patterns a token allows; events
+    /// without a subject are then not delivered.
+    pub fn restrict_subjects(mut self, allowed: &str) -> Result<Filter, String> {
+        let parsed = Filter::parse(None, Some(allowed), &self.user)?;
+        self.allowed_subjects = parsed.subjects;
+        if self.allowed_subjects.is_empty() {
+            // An empty allow-list allows nothing.
+            self.allowed_subjects.push(Pattern::Exact("".into()));
+        }
+        Ok(self)
+    }
+
     pub fn matches(&self, meta: &EventMeta) -> bool {
         let type_ok = (self.types.is_empty() || self.types.iter().any(|p| p.matches(&meta.kind)))
             && (self.allowed.is_empty() || self.allowed.iter().any(|p| p.matches(&meta.kind)));
@@ -109,9 +125,14 @@ impl Filter {
                 .subject
                 .as_deref()
                 .is_some_and(|s| self.subjects.iter().any(|p| p.matches(s)));
+        let allowed_subject = self.allowed_subjects.is_empty()
+            || meta
+                .subject
+                .as_deref()
+                .is_some_and(|s| self.allowed_subjects.iter().any(|p| p.matches(s)));
         let audience_ok =
             meta.audience.is_empty() || meta.audience.iter().any(|u| **u == *self.user);
-        type_ok && subject_ok && audience_ok
+        type_ok && subject_ok && allowed_subject && audience_ok
     }
 }
 
@@ -217,6 +238,27 @@ mod tests {
         ] {
             assert!(Filter::parse(Some(bad), None, "1").is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn subject_allow_lists_narrow_and_cannot_be_widened() {
+        let f = Filter::parse(None, Some("*"), "1")
+            .unwrap()
+            .restrict_subjects("user/1,order/*")
+            .unwrap();
+        assert!(f.matches(&meta("a", Some("order/7"), &[])));
+        assert!(f.matches(&meta("a", Some("user/1"), &[])));
+        assert!(!f.matches(&meta("a", Some("user/2"), &[])));
+        assert!(
+            !f.matches(&meta("a", None, &[])),
+            "no subject: not in the allow-list"
+        );
+        assert!(
+            Filter::parse(None, None, "1")
+                .unwrap()
+                .restrict_subjects("a b")
+                .is_err()
+        );
     }
 
     #[test]
