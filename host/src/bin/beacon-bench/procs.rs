@@ -218,6 +218,27 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&data_dir)
+            // The bench measures capacity: every client is on 127.0.0.1 and
+            // one tenant takes all the load, so the per-IP, per-tenant and
+            // per-user limits that protect a shared node are lifted.
+            .args([
+                "--connect-rate-per-ip",
+                "1000000",
+                "--connect-burst-per-ip",
+                "1000000",
+            ])
+            .args([
+                "--publish-rate",
+                "100000000",
+                "--publish-burst",
+                "100000000",
+            ])
+            .args([
+                "--max-connections-per-tenant",
+                "1000000",
+                "--max-connections-per-user",
+                "1000000",
+            ])
             .env("BEACON_ADMIN_TOKEN", &admin_token)
             .env("BEACON_LOG", log_filter)
             .env_remove("BEACON_LISTEN")
