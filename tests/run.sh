@@ -11,8 +11,10 @@ need_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-step "toolchain components"
-rustup component add rustfmt clippy >/dev/null
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  step "installing rustfmt and clippy"
+  rustup component add rustfmt clippy >/dev/null
+fi
 
 if ! command -v redis-server >/dev/null; then
   step "installing redis-server (Debian package)"
