@@ -113,49 +113,40 @@ impl From<PresenceError> for ApiError {
 #[cfg(test)]
 mod tests {
     //! Caps, rate limits and presence through the router, without a socket.
-    use axum::body::{Body, to_bytes};
-    use axum::http::{Request, StatusCode};
+    use axum::body::to_bytes;
+    use axum::http::StatusCode;
     use axum::response::Response;
     use serde_json::{Value, json};
-    use tower::ServiceExt;
 
+    use crate::api::testing::{self, ADMIN};
     use crate::config::Settings;
     use crate::state::AppState;
 
-    const ADMIN: &str = "admin-token-for-tests";
-
-    async fn node(tweak: impl FnOnce(&mut Settings)) -> (AppState, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings::defaults();
-        settings.data_dir = dir.path().to_owned();
-        settings.admin_token = Some(ADMIN.into());
-        tweak(&mut settings);
-        let state = crate::server::start(settings, Default::default())
-            .await
-            .unwrap();
-        (state, dir)
+    /// A node, and what keeps its data directory alive.
+    async fn node(tweak: impl FnOnce(&mut Settings)) -> (AppState, testing::TestNode) {
+        let node = testing::node(tweak).await;
+        (node.state.clone(), node)
     }
 
     async fn call(state: &AppState, method: &str, uri: &str, auth: &str, body: Value) -> Response {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {auth}"))
-            .header("content-type", "application/json")
-            .body(Body::from(if body.is_null() {
-                String::new()
-            } else {
-                body.to_string()
-            }))
-            .unwrap();
-        crate::api::app(state.clone())
-            .oneshot(request)
-            .await
-            .unwrap()
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        testing::send(
+            state,
+            method,
+            uri,
+            Some(auth),
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
     }
 
     async fn json_of(response: Response) -> Value {
-        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let (_, _, bytes) = testing::read(response).await;
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     }
 

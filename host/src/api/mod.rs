@@ -104,4 +104,6 @@ pub fn app(state: AppState) -> Router {
 }
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;

@@ -93,6 +93,7 @@ mod tests {
     use serde_json::{Value, json};
     use tower::ServiceExt;
 
+    use crate::api::testing;
     use crate::config::Settings;
     use crate::metrics::{
         CONNECTIONS_OPEN, EVENTS_DELIVERED, EVENTS_PUBLISHED, PUBLISH_REQUESTS, PUBLISH_SECONDS,
@@ -227,23 +228,15 @@ mod tests {
         auth: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, String) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(auth) = auth {
-            req = req.header("authorization", format!("Bearer {auth}"));
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
+        let (headers, body): (&[(&str, &str)], Body) = match body {
+            Some(v) => (
+                &[("content-type", "application/json")],
+                Body::from(v.to_string()),
+            ),
+            None => (&[], Body::empty()),
         };
-        let response = crate::api::app(state.clone())
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = to_bytes(response.into_body(), 4 << 20).await.unwrap();
+        let response = testing::send(state, method, uri, auth, headers, body).await;
+        let (status, _, bytes) = testing::read(response).await;
         (status, String::from_utf8(bytes.to_vec()).unwrap())
     }
 

@@ -241,10 +241,7 @@ impl From<SchemaError> for ApiError {
 
 #[cfg(test)]
 mod tests {
-    use axum::body::{Body, to_bytes};
-    use axum::http::Request;
     use serde_json::json;
-    use tower::ServiceExt;
 
     use super::*;
     use crate::config::Settings;
@@ -258,27 +255,7 @@ mod tests {
         auth: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(auth) = auth {
-            req = req.header("authorization", format!("Bearer {auth}"));
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = crate::api::app(state.clone())
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        crate::api::testing::send_json(state, method, uri, auth, body.as_ref()).await
     }
 
     fn order(extra_required: &[&str]) -> Value {

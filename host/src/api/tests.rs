@@ -1,94 +1,11 @@
 //! Handler behaviour through the router, without a socket.
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::config::Settings;
-use crate::state::AppState;
-
-const ADMIN: &str = "admin-token-for-tests";
-
-struct Node {
-    state: AppState,
-    _dir: tempfile::TempDir,
-}
-
-async fn node(tweak: impl FnOnce(&mut Settings)) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::defaults();
-    settings.data_dir = dir.path().to_owned();
-    settings.admin_token = Some(ADMIN.into());
-    tweak(&mut settings);
-    let state = crate::server::start(settings, Default::default())
-        .await
-        .unwrap();
-    Node { state, _dir: dir }
-}
-
-impl Node {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        auth: Option<&str>,
-        headers: &[(&str, &str)],
-        body: impl Into<Body>,
-    ) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut req = Request::builder().method(method).uri(uri);
-        if let Some(auth) = auth {
-            req = req.header("authorization", format!("Bearer {auth}"));
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let response = super::app(self.state.clone())
-            .oneshot(req.body(body.into()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        (
-            status,
-            headers,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn json(
-        &self,
-        method: &str,
-        uri: &str,
-        auth: Option<&str>,
-        body: Value,
-    ) -> (StatusCode, Value) {
-        let (s, _, v) = self
-            .call(
-                method,
-                uri,
-                auth,
-                &[("content-type", "application/json")],
-                body.to_string(),
-            )
-            .await;
-        (s, v)
-    }
-
-    async fn tenant(&self, id: &str) -> String {
-        let (status, body) = self
-            .json(
-                "POST",
-                "/v1/tenants",
-                Some(ADMIN),
-                json!({"id": id, "allow_unregistered_types": true}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["api_key"].as_str().unwrap().to_owned()
-    }
-}
+use super::testing::{ADMIN, node};
 
 fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");

@@ -1,0 +1,131 @@
+//! Helpers for handler tests: a node on a temporary data directory, and
+//! requests sent through the router without a socket.
+
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::config::Settings;
+use crate::state::AppState;
+
+/// The admin token of every test node.
+pub const ADMIN: &str = "admin-token-for-tests";
+
+/// Largest answer body a test reads.
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// A started node; its data directory lives as long as it does.
+pub struct TestNode {
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a node with default settings, changed by `tweak`.
+pub async fn node(tweak: impl FnOnce(&mut Settings)) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::defaults();
+    settings.data_dir = dir.path().to_owned();
+    settings.admin_token = Some(ADMIN.into());
+    tweak(&mut settings);
+    let state = crate::server::start(settings, Default::default())
+        .await
+        .unwrap();
+    TestNode { state, _dir: dir }
+}
+
+/// Sends one request through the router and returns the response unread
+/// (a stream's body never ends: read only what the test needs).
+pub async fn send(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Response {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(auth) = auth {
+        req = req.header("authorization", format!("Bearer {auth}"));
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    super::app(state.clone())
+        .oneshot(req.body(body.into()).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Reads a whole (finite) answer.
+pub async fn read(response: Response) -> (StatusCode, HeaderMap, Bytes) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+        .await
+        .unwrap();
+    (status, headers, bytes)
+}
+
+/// A JSON request (no body for `None`); the answer parsed as JSON (`Null`
+/// when it is not JSON).
+pub async fn send_json(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    auth: Option<&str>,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let (headers, body): (&[(&str, &str)], Body) = match body {
+        Some(v) => (
+            &[("content-type", "application/json")],
+            Body::from(v.to_string()),
+        ),
+        None => (&[], Body::empty()),
+    };
+    let (status, _, bytes) = read(send(state, method, uri, auth, headers, body).await).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+impl TestNode {
+    /// Any request; the answer's status, headers and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let (status, headers, bytes) =
+            read(send(&self.state, method, uri, auth, headers, body).await).await;
+        (
+            status,
+            headers,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Creates a tenant that may publish unregistered types; its API key.
+    pub async fn tenant(&self, id: &str) -> String {
+        let body = serde_json::json!({"id": id, "allow_unregistered_types": true});
+        let (status, body) = self.json("POST", "/v1/tenants", Some(ADMIN), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["api_key"].as_str().unwrap().to_owned()
+    }
+
+    /// A JSON request (a `Null` body is sent as `null`).
+    pub async fn json(
+        &self,
+        method: &str,
+        uri: &str,
+        auth: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        send_json(&self.state, method, uri, auth, Some(&body)).await
+    }
+}
