@@ -64,11 +64,25 @@ pub async fn tenant(
             scope.as_str()
         )));
     }
-    state
+    let tenant = state
         .tenants
         .get(&record.tenant)
         .await?
-        .ok_or_else(|| AuthError::Invalid.into())
+        .ok_or(AuthError::Invalid)?;
+    refuse_disabled(&tenant)?;
+    Ok(tenant)
+}
+
+/// A disabled tenant may not publish or open streams.
+fn refuse_disabled(tenant: &Tenant) -> Result<(), ApiError> {
+    if tenant.disabled {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "tenant_disabled",
+            "this tenant is disabled; a platform admin can re-enable it",
+        ));
+    }
+    Ok(())
 }
 
 /// Requires a subscriber token, from the `Authorization` header, the
@@ -91,6 +105,8 @@ pub async fn subscriber(
         .await?
         .ok_or(AuthError::UnknownTenant)?;
     let claims = jwt::verify_for_tenant(token, &tenant.signing_secret, &tenant.jwt_keys)?;
+    // Checked after the token is verified: an unauthenticated caller learns nothing.
+    refuse_disabled(&tenant)?;
     if claims.tenant != tenant.id {
         return Err(AuthError::Invalid.into());
     }

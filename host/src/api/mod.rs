@@ -70,7 +70,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/stream", get(stream::stream))
         .route("/v1/presence", get(presence::online))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
-        .route("/v1/tenants/{id}", get(tenants::get))
+        .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update))
         .route(
             "/v1/tenants/{id}/keys",
             post(tenants::create_key).get(tenants::list_keys),

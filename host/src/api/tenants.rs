@@ -122,6 +122,8 @@ pub struct TenantInfo {
     created_at: u64,
     /// Whether events of types without a contract are accepted.
     allow_unregistered_types: bool,
+    /// A disabled tenant can neither publish nor open streams.
+    disabled: bool,
 }
 
 impl From<Tenant> for TenantInfo {
@@ -130,6 +132,7 @@ impl From<Tenant> for TenantInfo {
             id: t.id,
             created_at: t.created_at,
             allow_unregistered_types: t.allow_unregistered_types,
+            disabled: t.disabled,
         }
     }
 }
@@ -169,6 +172,7 @@ pub async fn create(
         allow_unregistered_types: body.allow_unregistered_types,
         jwt_keys: Vec::new(),
         limits: body.limits,
+        disabled: false,
     };
     state.tenants.create(&tenant, &key).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
@@ -400,4 +404,42 @@ pub async fn set_jwt_keys(
         })
         .collect();
     Ok(Json(JwtKeys { keys }))
+}
+
+/// `PATCH /v1/tenants/{id}`: change a tenant's settings. Absent fields stay.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    /// Disable (`true`) or re-enable (`false`) the tenant. A disabled
+    /// tenant's publishes and new streams are refused at once (403
+    /// `tenant_disabled`); streams already open end when their token expires.
+    #[serde(default)]
+    disabled: Option<bool>,
+    /// Accept events whose type has no contract.
+    #[serde(default)]
+    allow_unregistered_types: Option<bool>,
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateTenant>, JsonRejection>,
+) -> Result<Json<TenantInfo>, ApiError> {
+    auth::admin(&state, &headers)?;
+    let Json(body) = body?;
+    let mut tenant = state
+        .tenants
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    if let Some(disabled) = body.disabled {
+        tenant.disabled = disabled;
+    }
+    if let Some(allow) = body.allow_unregistered_types {
+        tenant.allow_unregistered_types = allow;
+    }
+    state.tenants.update(&tenant).await?;
+    tracing::info!(tenant = %id, disabled = tenant.disabled, "tenant updated");
+    Ok(Json(tenant.into()))
 }

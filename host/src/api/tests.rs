@@ -653,3 +653,94 @@ async fn a_tenant_may_sign_subscriber_tokens_with_its_own_registered_key() {
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
 }
+
+#[tokio::test]
+async fn a_disabled_tenant_can_neither_publish_nor_subscribe_until_re_enabled() {
+    let n = node(|_| {}).await;
+    let key = n.tenant("acme").await;
+    let (_, minted) = n
+        .json("POST", "/v1/tokens", Some(&key), json!({"sub": "1"}))
+        .await;
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let event = json!({"type": "a.b", "data": 1});
+    let stream_status = |token: String| {
+        let state = n.state.clone();
+        async move {
+            let uri = format!("/v1/stream?access_token={token}");
+            super::testing::send(&state, "GET", &uri, None, &[], Body::empty())
+                .await
+                .status()
+        }
+    };
+    let (s, b) = n
+        .json(
+            "PATCH",
+            "/v1/tenants/acme",
+            Some(&key),
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, b) = n
+        .json(
+            "PATCH",
+            "/v1/tenants/acme",
+            Some(ADMIN),
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["disabled"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{b}"
+    );
+    let (s, b) = n
+        .json("POST", "/v1/events", Some(&key), event.clone())
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "tenant_disabled");
+    assert_eq!(stream_status(token.clone()).await, StatusCode::FORBIDDEN);
+    // A forged token naming the disabled tenant learns nothing: 401, not 403.
+    let forged = crate::auth::jwt::sign(
+        &crate::auth::jwt::Claims {
+            sub: "1".into(),
+            tenant: "acme".into(),
+            exp: crate::auth::jwt::now_s() + 60,
+            nbf: None,
+            types: None,
+            subjects: None,
+        },
+        "not-the-secret",
+    )
+    .unwrap();
+    assert_eq!(stream_status(forged).await, StatusCode::UNAUTHORIZED);
+    let (s, _) = n
+        .json(
+            "PATCH",
+            "/v1/tenants/acme",
+            Some(ADMIN),
+            json!({"disabled": false}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = n.json("POST", "/v1/events", Some(&key), event).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(stream_status(token).await, StatusCode::OK);
+    let (s, _) = n
+        .json(
+            "PATCH",
+            "/v1/tenants/nope",
+            Some(ADMIN),
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = n
+        .json(
+            "PATCH",
+            "/v1/tenants/acme",
+            Some(ADMIN),
+            json!({"disable": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -39,6 +39,9 @@ pub struct Tenant {
     /// (and records stored before limits existed) take the server defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<crate::limits::TenantLimits>,
+    /// A disabled tenant can neither publish nor open streams.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Most API keys one tenant may hold (rotation needs two at a time).
@@ -168,6 +171,7 @@ pub(crate) mod conformance {
             allow_unregistered_types: false,
             jwt_keys: Vec::new(),
             limits: None,
+            disabled: false,
         }
     }
 

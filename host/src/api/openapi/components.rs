@@ -18,7 +18,7 @@ use crate::api::publish::{PartiallyPublished, Published, PublishedBatch};
 use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
 use crate::api::tenants::{
     CreateKey, CreateTenant, CreatedKey, CreatedTenant, JwtKeys, KeyList, SetJwtKeys, TenantInfo,
-    TenantList,
+    TenantList, UpdateTenant,
 };
 use crate::api::tokens::{MintToken, Minted};
 use crate::event::{Envelope, FieldError, PublishEvent};
@@ -64,6 +64,7 @@ fn types() -> Vec<Described> {
         described::<PublishEvent>("PublishEvent", Request),
         described::<CreateTenant>("CreateTenant", Request),
         described::<CreateKey>("CreateKey", Request),
+        described::<UpdateTenant>("UpdateTenant", Request),
         described::<SetJwtKeys>("SetJwtKeys", Request),
         described::<MintToken>("MintToken", Request),
         described::<SetMode>("SetMode", Request),

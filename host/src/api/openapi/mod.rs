@@ -211,7 +211,11 @@ fn paths() -> Value {
         "/v1/stream": {"get": stream()},
         "/v1/presence": {"get": presence()},
         "/v1/tenants": {"post": create_tenant(), "get": list_tenants()},
-        "/v1/tenants/{id}": {"parameters": [param_ref("TenantId")], "get": get_tenant()},
+        "/v1/tenants/{id}": {
+            "parameters": [param_ref("TenantId")],
+            "get": get_tenant(),
+            "patch": update_tenant(),
+        },
         "/v1/tenants/{id}/keys": {
             "parameters": [param_ref("TenantId")],
             "post": create_key(),
@@ -569,6 +573,30 @@ fn get_tenant() -> Value {
             INTERNAL,
         ],
     ))
+}
+
+fn update_tenant() -> Value {
+    let op = operation(
+        "updateTenant",
+        "tenants",
+        "Disable or re-enable a tenant, or change whether it may publish unregistered types.",
+        admin(),
+        ("200", answer("The tenant now.", schema_ref("TenantInfo"))),
+        &[
+            ("400", "`invalid_request`."),
+            UNAUTHORIZED,
+            ("404", "`not_found`: no such tenant."),
+            TOO_LARGE,
+            UNSUPPORTED,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    with(
+        op,
+        "requestBody",
+        body("The changes.", schema_ref("UpdateTenant")),
+    )
 }
 
 fn create_key() -> Value {
