@@ -94,6 +94,15 @@ pub struct KeyList {
     keys: Vec<KeyInfo>,
 }
 
+/// The tenant `id`, or 404.
+async fn existing(state: &AppState, id: &str) -> Result<Tenant, ApiError> {
+    state
+        .tenants
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such tenant"))
+}
+
 /// Default overlap of a rotated key: an hour for every client to switch.
 pub const DEFAULT_OVERLAP_S: u64 = 3600;
 /// Longest overlap of a rotated key.
@@ -208,11 +217,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<TenantInfo>, ApiError> {
     auth::admin(&state, &headers)?;
-    let tenant = state
-        .tenants
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let tenant = existing(&state, &id).await?;
     Ok(Json(tenant.into()))
 }
 
@@ -225,11 +230,7 @@ pub async fn create_key(
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     auth::admin(&state, &headers)?;
     let Json(body) = body?;
-    state
-        .tenants
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    existing(&state, &id).await?;
     let scopes = body.scopes.unwrap_or_else(|| Scope::ALL.to_vec());
     if scopes.is_empty() {
         return Err(ApiError::bad_request(
@@ -282,11 +283,7 @@ pub async fn list_keys(
     Path(id): Path<String>,
 ) -> Result<Json<KeyList>, ApiError> {
     auth::admin(&state, &headers)?;
-    state
-        .tenants
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    existing(&state, &id).await?;
     let keys = state
         .tenants
         .keys(&id)
@@ -359,11 +356,7 @@ pub async fn set_jwt_keys(
 ) -> Result<Json<JwtKeys>, ApiError> {
     auth::admin(&state, &headers)?;
     let Json(body) = body?;
-    let mut tenant = state
-        .tenants
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let mut tenant = existing(&state, &id).await?;
     let invalid = |e: KeyError| ApiError::bad_request("invalid_key", e.to_string());
     let mut keys = Vec::new();
     for key in body.keys {
@@ -428,11 +421,7 @@ pub async fn update(
 ) -> Result<Json<TenantInfo>, ApiError> {
     auth::admin(&state, &headers)?;
     let Json(body) = body?;
-    let mut tenant = state
-        .tenants
-        .get(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such tenant"))?;
+    let mut tenant = existing(&state, &id).await?;
     if let Some(disabled) = body.disabled {
         tenant.disabled = disabled;
     }

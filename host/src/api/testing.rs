@@ -35,6 +35,20 @@ pub async fn node(tweak: impl FnOnce(&mut Settings)) -> TestNode {
     TestNode { state, _dir: dir }
 }
 
+/// A well-formed HS256 subscriber token naming `tenant`, signed with a
+/// secret that is not the tenant's.
+pub fn forged_token(tenant: &str) -> String {
+    let claims = crate::auth::jwt::Claims {
+        sub: "1".into(),
+        tenant: tenant.into(),
+        exp: crate::auth::jwt::now_s() + 60,
+        nbf: None,
+        types: None,
+        subjects: None,
+    };
+    crate::auth::jwt::sign(&claims, "not-the-secret").unwrap()
+}
+
 /// Sends one request through the router and returns the response unread
 /// (a stream's body never ends: read only what the test needs).
 pub async fn send(

@@ -228,18 +228,7 @@ async fn streams_need_a_valid_token_of_their_tenant() {
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_last_event_id");
     // A token signed with another tenant's secret but naming this tenant.
-    let forged = crate::auth::jwt::sign(
-        &crate::auth::jwt::Claims {
-            sub: "1".into(),
-            tenant: "acme".into(),
-            exp: crate::auth::jwt::now_s() + 60,
-            nbf: None,
-            types: None,
-            subjects: None,
-        },
-        "not-the-secret",
-    )
-    .unwrap();
+    let forged = super::testing::forged_token("acme");
     let (s, _) = n
         .json(
             "GET",
@@ -700,18 +689,7 @@ async fn a_disabled_tenant_can_neither_publish_nor_subscribe_until_re_enabled() 
     assert_error(s, &b, StatusCode::FORBIDDEN, "tenant_disabled");
     assert_eq!(stream_status(token.clone()).await, StatusCode::FORBIDDEN);
     // A forged token naming the disabled tenant learns nothing: 401, not 403.
-    let forged = crate::auth::jwt::sign(
-        &crate::auth::jwt::Claims {
-            sub: "1".into(),
-            tenant: "acme".into(),
-            exp: crate::auth::jwt::now_s() + 60,
-            nbf: None,
-            types: None,
-            subjects: None,
-        },
-        "not-the-secret",
-    )
-    .unwrap();
+    let forged = super::testing::forged_token("acme");
     assert_eq!(stream_status(forged).await, StatusCode::UNAUTHORIZED);
     let (s, _) = n
         .json(
