@@ -499,41 +499,42 @@ impl Connection {
         self.phase = Phase::CatchUp { subscribed: false };
     }
 
+    /// Ends the stream after one last control frame.
+    fn end_with(&mut self, last: Bytes) {
+        self.pending.push_back(last);
+        self.rx = None;
+        self.phase = Phase::Done;
+    }
+
     fn overflow(&mut self) {
         tracing::info!(tenant = %self.tenant, "slow subscriber cut off");
         self.metrics.slow_consumer_disconnects.increment(1);
-        self.pending.push_back(frame::control(
+        self.end_with(frame::control(
             "beacon.overflow",
             &Overflow {
                 reason: "slow_consumer",
                 last_event_id: self.last_id(),
             },
         ));
-        self.rx = None;
-        self.phase = Phase::Done;
     }
 
     fn close_for_expired_token(&mut self) {
-        self.pending.push_back(frame::control(
+        self.end_with(frame::control(
             "beacon.token_expired",
             &TokenExpired {
                 reason: "the subscriber token has expired; fetch a new one and resume",
                 last_event_id: self.last_id(),
             },
         ));
-        self.rx = None;
-        self.phase = Phase::Done;
     }
 
     fn close_for_shutdown(&mut self) {
-        self.pending.push_back(frame::control(
+        self.end_with(frame::control(
             "beacon.shutdown",
             &Shutdown {
                 reason: "server shutting down; reconnect",
             },
         ));
-        self.rx = None;
-        self.phase = Phase::Done;
     }
 }
 
