@@ -6,8 +6,9 @@
 
 pub mod support;
 
-pub use support::api::{Reply, Tenant, ev, ids_of, send};
+pub use support::api::{Reply, Tenant, ev, ids_of, send, send_within};
 pub use support::jwt;
+pub use support::plugins::{Counters, Patience, activation, plugin, plugin_cache_dir, plugin_node};
 pub use support::redis::RedisServer;
 pub use support::server::{Beacon, BeaconBuilder, beacon_bin, unique_name};
 pub use support::sse::{SseEvent, StreamRequest, Subscriber};

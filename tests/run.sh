@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Beacon's whole test suite on a fresh Debian 12 machine with rustup stable.
-# Installs what the tests need (rustfmt and clippy, redis-server), then runs
-# formatting and lint checks, unit tests and end-to-end tests.
+# Installs what the tests need (rustfmt and clippy, redis-server, the
+# wasm32-wasip2 target and the JavaScript plugin toolchain from npm), builds
+# the example plugins, then runs formatting and lint checks, unit tests and
+# end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,9 @@ if ! command -v redis-server >/dev/null; then
 fi
 redis-server --version
 
+step "plugins: example components (wasm32-wasip2, JavaScript)"
+bash plugins/build.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -34,3 +39,9 @@ cargo build --workspace --bins --locked
 
 step "tests"
 cargo test --workspace --locked
+
+step "JavaScript client (clients/js) against the real server"
+bash clients/js/test.sh
+
+step "browser tests: the web console in headless Chromium"
+bash tests/browser/run.sh

@@ -43,6 +43,25 @@ pub const DEFAULT_PUBLISH_BURST: u32 = 2000;
 /// connections stop counting after this.
 pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(30);
 
+/// Wall time one plugin call may take: a normal call takes microseconds;
+/// 50 ms leaves room for a cold instance and a JavaScript plugin, and keeps
+/// a stuck plugin from holding a publish request noticeably long.
+pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(50);
+/// Instructions (wasm fuel) one plugin call may use: about 50 ms of work
+/// at a guest's usual speed, so both limits stop a runaway loop.
+pub const DEFAULT_PLUGIN_FUEL: u64 = 100_000_000;
+/// Linear memory of one plugin instance: a JavaScript engine needs tens of
+/// MiB; a Rust plugin, a few.
+pub const DEFAULT_PLUGIN_MEMORY_BYTES: usize = 128 * 1024 * 1024;
+/// Largest event or answer a plugin may return (as JSON): the event size
+/// limit, so a modified event can always be stored.
+pub const DEFAULT_PLUGIN_OUTPUT_BYTES: usize = DEFAULT_MAX_EVENT_BYTES;
+/// Largest plugin component: a JavaScript plugin with its engine is about
+/// 12 MiB, a Rust one a few hundred KiB.
+pub const DEFAULT_MAX_PLUGIN_BYTES: usize = 24 * 1024 * 1024;
+/// Consecutive failures after which a plugin is quarantined.
+pub const DEFAULT_PLUGIN_QUARANTINE_AFTER: u32 = 5;
+
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address to listen on.
@@ -104,6 +123,11 @@ pub struct Settings {
     /// A user's connection above the cap: refuse it, or close their oldest.
     #[arg(long, env = "BEACON_USER_CAP_POLICY", value_enum, default_value_t = crate::presence::CapPolicy::RefuseNewest)]
     pub user_cap_policy: crate::presence::CapPolicy,
+    /// Addresses of reverse proxies in front of Beacon, comma-separated:
+    /// for connections from them, the per-IP limit uses the client address
+    /// in `X-Forwarded-For` (the right-most one that is not a listed proxy).
+    #[arg(long, env = "BEACON_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Open streams per tenant on all nodes.
     #[arg(long, env = "BEACON_MAX_CONNECTIONS_PER_TENANT", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_TENANT)]
     pub max_connections_per_tenant: u32,
@@ -122,6 +146,28 @@ pub struct Settings {
     /// How long a connection counts as present without a refresh.
     #[arg(long, env = "BEACON_PRESENCE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub presence_ttl: Duration,
+    /// Wall time one plugin call may take; a tenant's limits may override.
+    #[arg(long, env = "BEACON_PLUGIN_TIMEOUT", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub plugin_timeout: Duration,
+    /// Instructions (wasm fuel) one plugin call may use.
+    #[arg(long, env = "BEACON_PLUGIN_FUEL", default_value_t = DEFAULT_PLUGIN_FUEL)]
+    pub plugin_fuel: u64,
+    /// Linear memory of one plugin instance, in bytes.
+    #[arg(long, env = "BEACON_PLUGIN_MEMORY_BYTES", default_value_t = DEFAULT_PLUGIN_MEMORY_BYTES)]
+    pub plugin_memory_bytes: usize,
+    /// Largest event or answer a plugin may return, in bytes of JSON.
+    #[arg(long, env = "BEACON_PLUGIN_OUTPUT_BYTES", default_value_t = DEFAULT_PLUGIN_OUTPUT_BYTES)]
+    pub plugin_output_bytes: usize,
+    /// Largest plugin component that may be uploaded, in bytes.
+    #[arg(long, env = "BEACON_MAX_PLUGIN_BYTES", default_value_t = DEFAULT_MAX_PLUGIN_BYTES)]
+    pub max_plugin_bytes: usize,
+    /// Consecutive failures after which a plugin is quarantined.
+    #[arg(long, env = "BEACON_PLUGIN_QUARANTINE_AFTER", default_value_t = DEFAULT_PLUGIN_QUARANTINE_AFTER)]
+    pub plugin_quarantine_after: u32,
+    /// Where compiled plugins are cached (default: `plugin-cache` in the
+    /// data directory). Several nodes on one machine may share it.
+    #[arg(long, env = "BEACON_PLUGIN_CACHE_DIR")]
+    pub plugin_cache_dir: Option<PathBuf>,
     /// On shutdown, how long to wait for requests to finish.
     #[arg(long, env = "BEACON_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -169,6 +215,14 @@ impl Settings {
             ("--connect-burst-per-ip", self.connect_burst_per_ip.into()),
             ("--publish-rate", self.publish_rate.into()),
             ("--publish-burst", self.publish_burst.into()),
+            ("--plugin-fuel", self.plugin_fuel),
+            ("--plugin-memory-bytes", self.plugin_memory_bytes as u64),
+            ("--plugin-output-bytes", self.plugin_output_bytes as u64),
+            ("--max-plugin-bytes", self.max_plugin_bytes as u64),
+            (
+                "--plugin-quarantine-after",
+                self.plugin_quarantine_after.into(),
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -184,6 +238,9 @@ impl Settings {
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0s".into());
+        }
+        if self.plugin_timeout < Duration::from_millis(1) {
+            return Err("--plugin-timeout must be at least 1ms".into());
         }
         if self.presence_ttl < Duration::from_secs(1) {
             return Err("--presence-ttl must be at least 1s".into());

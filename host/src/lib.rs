@@ -15,11 +15,13 @@
 //! - [`redis_conn`]: the lazy, self-reconnecting Redis connection of the small stores.
 //! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
 //! - [`metrics`]: Prometheus metric names, the process recorder, hot-path handles.
-//! - [`hub`]: per-tenant log tail, frames encoded once, broadcast to local subscribers.
+//! - [`hub`]: per-tenant log tail, frames encoded once, broadcast to local subscribers;
+//!   ends a deleted tenant's streams.
 //! - [`schema`]: event contracts — JSON-Schema registry, compatibility rules, validation.
 //! - [`presence`]: live connections across nodes — who is online, connection caps.
 //! - [`limits`]: rate limits (publish per tenant, connection attempts per IP) and tenant overrides.
 //! - [`sse`]: SSE frames, subscriber filters, one subscriber's replay-then-live stream.
+//! - [`plugins`]: tenant WebAssembly plugins — runtime, store, pipeline.
 
 pub mod api;
 pub mod auth;
@@ -29,6 +31,7 @@ pub mod hub;
 pub mod limits;
 pub mod log;
 pub mod metrics;
+pub mod plugins;
 pub mod presence;
 pub mod redis_conn;
 pub mod schema;

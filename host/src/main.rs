@@ -39,8 +39,22 @@ enum Command {
         #[arg(long, env = "BEACON_CONFIG")]
         config: Option<std::path::PathBuf>,
     },
+    /// Create and list tenants (admin token): their API key and signing
+    /// secret are printed once, at creation.
+    Tenant(cli::tenant::TenantArgs),
+    /// Mint a subscriber token for a user (API key); prints only the token.
+    Token(cli::token::TokenArgs),
+    /// Publish an event from the command line, or the event(s) of a JSON
+    /// file (API key); prints the ids.
+    Publish(cli::publish::PublishArgs),
+    /// Follow a tenant's live stream and print each event; replay with
+    /// --from, filter with --types and --subjects.
+    Tail(cli::tail::TailArgs),
     /// Manage event contracts on a running node: push, list, get, check.
     Schema(cli::schema::SchemaArgs),
+    /// Write, build, upload, activate and test tenant WebAssembly plugins:
+    /// new, build, push, activate, test, logs, list.
+    Plugin(cli::plugin::PluginArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -78,7 +92,12 @@ fn main() -> anyhow::Result<ExitCode> {
                 .block_on(serve(*settings))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tenant(args) => Ok(cli::tenant::run(args)),
+        Command::Token(args) => Ok(cli::token::run(args)),
+        Command::Publish(args) => Ok(cli::publish::run(args)),
+        Command::Tail(args) => Ok(cli::tail::run(args)),
         Command::Schema(args) => Ok(cli::schema::run(args)),
+        Command::Plugin(args) => Ok(cli::plugin::run(args)),
     }
 }
 

@@ -4,7 +4,9 @@
 //! Metrics go through the `metrics` facade to a Prometheus recorder
 //! installed once per process (several nodes in one test process share
 //! it); `GET /metrics` renders it. Labels are low-cardinality (outcome,
-//! reason, backend), never tenant or user ids. On a subscriber's path a
+//! reason, backend), never user ids; the per-plugin series are the one
+//! place a tenant id appears (`plugins::stats`: bounded by the tenants
+//! times 32 plugins each). On a subscriber's path a
 //! metric costs one atomic increment: the handles are registered once.
 
 use std::sync::OnceLock;

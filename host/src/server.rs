@@ -19,6 +19,12 @@ use crate::limits::redis::RedisLimiter;
 use crate::log::embedded::{EmbeddedLog, open_database};
 use crate::log::redis::RedisLog;
 use crate::log::{Epoch, LogError, SharedLog, now_ms};
+use crate::plugins::dead_letters::DeadLetters;
+use crate::plugins::registry::Plugins;
+use crate::plugins::runtime::{Runtime, RuntimeConfig};
+use crate::plugins::store::SharedPlugins;
+use crate::plugins::store::embedded::EmbeddedPlugins;
+use crate::plugins::store::redis::RedisPlugins;
 use crate::presence::memory::MemoryPresence;
 use crate::presence::redis::RedisPresence;
 use crate::presence::{SharedPresence, Tracker};
@@ -37,6 +43,8 @@ const HEALTH_EVERY: Duration = Duration::from_secs(15);
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 /// The embedded store's file in the data directory.
 const EMBEDDED_FILE: &str = "beacon.redb";
+/// Compiled plugins, in the data directory unless `--plugin-cache-dir` says otherwise.
+const PLUGIN_CACHE_DIR: &str = "plugin-cache";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -50,6 +58,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    #[error("plugin store: {0}")]
+    Plugins(#[from] crate::plugins::store::StoreError),
+    #[error("plugin runtime: {0}")]
+    Runtime(String),
 }
 
 /// Opens the configured backends and builds the shared state.
@@ -64,10 +76,11 @@ pub async fn start(
         source,
     })?;
     let admin_token = admin_token(settings.admin_token.as_deref(), data_dir)?;
-    let (log, tenants, contracts, fresh_store): (
+    let (log, tenants, contracts, plugin_store, fresh_store): (
         SharedLog,
         SharedTenants,
         schema::SharedContracts,
+        SharedPlugins,
         bool,
     ) = match &settings.redis_url {
         Some(url) => {
@@ -84,6 +97,7 @@ pub async fn start(
                 Arc::new(log),
                 Arc::new(RedisTenants::new(url, prefix)?),
                 Arc::new(contracts),
+                Arc::new(RedisPlugins::new(url, prefix)?),
                 false,
             )
         }
@@ -97,10 +111,12 @@ pub async fn start(
                 settings.idempotency_window,
             )?;
             let contracts = schema::embedded::EmbeddedContracts::open(db.clone())?;
+            let plugins = EmbeddedPlugins::open(db.clone())?;
             (
                 Arc::new(log),
                 Arc::new(EmbeddedTenants::open(db)?),
                 Arc::new(contracts),
+                Arc::new(plugins),
                 fresh,
             )
         }
@@ -117,6 +133,8 @@ pub async fn start(
         install_builtin_catalog(&schemas).await?;
     }
     schemas.watch(schema::registry::REFRESH_EVERY, shutdown.clone());
+    let plugins = start_plugins(&settings, plugin_store, &log, &tenants).await?;
+    plugins.watch(crate::plugins::registry::REFRESH_EVERY, shutdown.clone());
     let hub = Hub::new(log.clone(), settings.queue, shutdown.clone());
     tokio::spawn(retention_loop(
         log.clone(),
@@ -142,7 +160,40 @@ pub async fn start(
         node: Epoch::generate().to_string().into(),
         presence,
         limiters,
+        plugins,
     })
+}
+
+/// The plugin runtime (one wasmtime engine for the process) and the
+/// tenants' active plugins, loaded from the store.
+async fn start_plugins(
+    settings: &Settings,
+    store: SharedPlugins,
+    log: &SharedLog,
+    tenants: &SharedTenants,
+) -> Result<Arc<Plugins>, StartError> {
+    let cache_dir = settings
+        .plugin_cache_dir
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join(PLUGIN_CACHE_DIR));
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache_dir),
+        max_component_bytes: settings.max_plugin_bytes,
+        max_memory_bytes: settings.plugin_memory_bytes,
+        ..RuntimeConfig::default()
+    })
+    .map_err(|e| StartError::Runtime(e.to_string()))?;
+    let plugins = Plugins::new(
+        runtime,
+        store,
+        DeadLetters::new(log.clone()),
+        tenants.clone(),
+        settings,
+    );
+    if let Err(error) = plugins.sync(true).await {
+        tracing::warn!(%error, "the plugin store is not reachable yet; retrying");
+    }
+    Ok(plugins)
 }
 
 /// Presence and the publish limiter: in Redis (global across nodes) when
@@ -282,10 +333,14 @@ async fn retention_loop(log: SharedLog, tenants: SharedTenants, shutdown: Cancel
             }
         };
         for tenant in list {
-            match log.trim(&tenant.id, now_ms()).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(tenant = %tenant.id, removed, "retention applied"),
-                Err(error) => tracing::warn!(tenant = %tenant.id, %error, "retention failed"),
+            // The tenant's events, then its dead letters (a stream of their own).
+            let dead_letters = crate::plugins::dead_letters::stream(&tenant.id);
+            for stream in [tenant.id.as_str(), dead_letters.as_str()] {
+                match log.trim(stream, now_ms()).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::debug!(%stream, removed, "retention applied"),
+                    Err(error) => tracing::warn!(%stream, %error, "retention failed"),
+                }
             }
         }
     }

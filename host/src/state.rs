@@ -32,4 +32,6 @@ pub struct AppState {
     pub presence: Arc<crate::presence::Tracker>,
     /// Publish rate per tenant, connection attempts per IP.
     pub limiters: Arc<crate::limits::Limiters>,
+    /// Tenants' WebAssembly plugins: runtime, store, active pipelines.
+    pub plugins: Arc<crate::plugins::registry::Plugins>,
 }

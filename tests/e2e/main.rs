@@ -5,6 +5,7 @@ mod contracts;
 mod input;
 mod limits;
 mod ops;
+mod plugins;
 mod publish;
 mod redis;
 mod resume;

@@ -72,9 +72,14 @@ impl Reply {
 
 /// Sends a request (bounded by [`REQUEST_TIMEOUT`]) and reads the whole answer.
 pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    send_within(request, REQUEST_TIMEOUT).await
+}
+
+/// Sends a request (bounded by `limit`) and reads the whole answer.
+pub async fn send_within(request: reqwest::RequestBuilder, limit: Duration) -> Reply {
     let describe = format!("{request:?}");
     let response = request
-        .timeout(REQUEST_TIMEOUT)
+        .timeout(limit)
         .send()
         .await
         .unwrap_or_else(|e| panic!("request failed: {e:?}\nrequest: {describe}"));

@@ -1,5 +1,6 @@
 pub mod api;
 pub mod jwt;
+pub mod plugins;
 pub mod redis;
 pub mod server;
 pub mod sse;

@@ -74,7 +74,7 @@ pub async fn tenant(
 }
 
 /// A disabled tenant may not publish or open streams.
-fn refuse_disabled(tenant: &Tenant) -> Result<(), ApiError> {
+pub(super) fn refuse_disabled(tenant: &Tenant) -> Result<(), ApiError> {
     if tenant.disabled {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

@@ -2,10 +2,10 @@
 //! `too_many_connections` (a connection cap, named with its value) and 429
 //! `rate_limited` with `Retry-After` (publish rate, connection attempts).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
@@ -48,10 +48,39 @@ pub fn refused(admission: Admission) -> ApiError {
     )
 }
 
+/// The client's address: the peer, or — when the peer is one of the
+/// `--trusted-proxies` — the right-most `X-Forwarded-For` entry that is not
+/// a trusted proxy (entries left of it could be forged by the client).
+pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            // A malformed entry: nothing left of it can be trusted.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 /// Connection attempts per client IP, on this node. Without a peer
 /// address (requests driven without a socket) there is nothing to limit.
-pub fn check_connect(state: &AppState, peer: Option<SocketAddr>) -> Option<Response> {
-    let ip = peer?.ip();
+pub fn check_connect(
+    state: &AppState,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let ip = client_ip(&state.settings.trusted_proxies, peer?.ip(), headers);
     let quota = Quota {
         per_second: state.settings.connect_rate_per_ip,
         burst: state.settings.connect_burst_per_ip,
@@ -112,6 +141,7 @@ impl From<PresenceError> for ApiError {
 
 #[cfg(test)]
 mod tests {
+
     //! Caps, rate limits and presence through the router, without a socket.
     use axum::body::to_bytes;
     use axum::http::StatusCode;
@@ -323,5 +353,31 @@ mod tests {
         .await;
         let response = call(&state, "POST", "/v1/events", &other, event).await;
         assert_eq!(response.status(), StatusCode::CREATED);
+    }
+
+    #[test]
+    fn the_client_address_comes_from_forwarded_for_only_behind_a_trusted_proxy() {
+        use super::client_ip;
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let headers = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert("x-forwarded-for", v.parse().unwrap());
+            h
+        };
+        let trusted = [proxy];
+        // Not from a proxy: the header is ignored (anyone can send it).
+        assert_eq!(client_ip(&trusted, client, &headers("1.2.3.4")), client);
+        assert_eq!(client_ip(&[], proxy, &headers("1.2.3.4")), proxy);
+        // From the proxy: the right-most untrusted entry; a forged prefix is ignored.
+        let forged = headers("6.6.6.6, 203.0.113.7");
+        assert_eq!(client_ip(&trusted, proxy, &forged), client);
+        let chained = headers("203.0.113.7, 10.0.0.1");
+        assert_eq!(client_ip(&trusted, proxy, &chained), client);
+        assert_eq!(client_ip(&trusted, proxy, &headers("junk")), proxy);
+        assert_eq!(
+            client_ip(&trusted, proxy, &axum::http::HeaderMap::new()),
+            proxy
+        );
     }
 }

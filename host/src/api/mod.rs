@@ -6,19 +6,25 @@
 //! - [`schemas`]: `/v1/schemas/...` (contract registry, admin).
 //! - [`stream`]: `GET /v1/stream` (SSE).
 //! - [`presence`]: `GET /v1/presence` (online users, every node).
+//! - [`plugins`]: `/v1/plugins/...` (a tenant's Wasm plugins: upload, activate, test, logs).
+//! - [`dead_letters`]: `GET /v1/dead-letters` (events plugins failed on).
 //! - [`limits`]: connection caps and rate limits at the edge (429 answers).
 //! - [`tenants`]: `POST/GET /v1/tenants`.
 //! - [`tokens`]: `POST /v1/tokens`.
 //! - [`health`]: `/healthz`, `/readyz`.
-//! - [`ops`]: `/metrics` (Prometheus), `/v1/stats`.
+//! - [`ops`]: `/metrics` (Prometheus), `/v1/stats` (node, or a tenant's plugins).
 //! - [`openapi`]: `/openapi.json` and the JSON Schemas of the wire types.
+//! - [`console`]: `/` and `/console/{file}`, the web console (`docs/console.md`).
 
 pub mod auth;
+pub mod console;
+pub mod dead_letters;
 pub mod error;
 pub mod health;
 pub mod limits;
 pub mod openapi;
 pub mod ops;
+pub mod plugins;
 pub mod presence;
 pub mod publish;
 pub mod schemas;
@@ -47,7 +53,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([HeaderName::from_static("idempotent-replayed")]);
+        .expose_headers([
+            HeaderName::from_static("idempotent-replayed"),
+            header::RETRY_AFTER,
+        ]);
     let allowed: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
@@ -69,8 +78,27 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/stream", get(stream::stream))
         .route("/v1/presence", get(presence::online))
+        .route("/v1/plugins", get(plugins::list))
+        .route(
+            "/v1/plugins/{name}",
+            get(plugins::get)
+                .put(plugins::activate)
+                .delete(plugins::remove),
+        )
+        .route(
+            "/v1/plugins/{name}/versions",
+            post(plugins::upload).layer(DefaultBodyLimit::max(state.settings.max_plugin_bytes)),
+        )
+        .route("/v1/plugins/{name}/logs", get(plugins::logs))
+        .route("/v1/plugins/{name}/test", post(plugins::test))
+        .route("/v1/dead-letters", get(dead_letters::list))
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
-        .route("/v1/tenants/{id}", get(tenants::get).patch(tenants::update))
+        .route(
+            "/v1/tenants/{id}",
+            get(tenants::get)
+                .patch(tenants::update)
+                .delete(tenants::delete),
+        )
         .route(
             "/v1/tenants/{id}/keys",
             post(tenants::create_key).get(tenants::list_keys),
@@ -95,6 +123,8 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::prometheus))
         .route("/v1/stats", get(ops::stats))
         .route("/openapi.json", get(openapi::openapi))
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })

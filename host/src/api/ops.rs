@@ -52,18 +52,56 @@ pub struct Stats {
     pub uptime_s: u64,
 }
 
-/// `GET /v1/stats` (admin token).
+/// `GET /v1/stats` with a tenant API key (`read` scope): the tenant's
+/// plugins on the node that answers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TenantStats {
+    pub tenant: String,
+    /// Every plugin of the tenant with counters on this node.
+    pub plugins: Vec<PluginStatsEntry>,
+}
+
+/// One plugin's counters.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PluginStatsEntry {
+    pub name: String,
+    #[serde(flatten)]
+    pub stats: crate::plugins::stats::PluginStatsView,
+}
+
+/// `GET /v1/stats`: with the admin token, a summary of this node; with a
+/// tenant API key (`read` scope), that tenant's plugin counters.
 pub async fn stats(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Stats>, ApiError> {
-    auth::admin(&state, &headers)?;
+) -> Result<Response, ApiError> {
+    if auth::admin(&state, &headers).is_err() {
+        let tenant = auth::tenant(&state, &headers, crate::tenants::Scope::Read).await?;
+        let plugins = state
+            .plugins
+            .tenant_stats(&tenant.id)
+            .into_iter()
+            .map(|(name, stats)| PluginStatsEntry {
+                name,
+                stats: stats.view(),
+            })
+            .collect();
+        return Ok(Json(TenantStats {
+            tenant: tenant.id,
+            plugins,
+        })
+        .into_response());
+    }
+    Ok(node_stats(&state).await.into_response())
+}
+
+async fn node_stats(state: &AppState) -> Json<Stats> {
     let (log, tenants) = tokio::join!(state.log.health(), state.tenants.health());
     let backend = state.log.backend();
     metrics::log_backend_up(backend, log.is_ok());
     let rendered = metrics::render();
     let value = |name| metrics::sum_of(&rendered, name).max(0.0) as u64;
-    Ok(Json(Stats {
+    Json(Stats {
         connections_open: value(metrics::CONNECTIONS_OPEN),
         events_published: value(metrics::EVENTS_PUBLISHED),
         events_delivered: value(metrics::EVENTS_DELIVERED),
@@ -71,7 +109,7 @@ pub async fn stats(
         log: backend,
         ready: log.is_ok() && tenants.is_ok(),
         uptime_s: metrics::uptime().as_secs(),
-    }))
+    })
 }
 
 /// Counts publish requests by outcome and measures their latency.

@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::{ApiError, auth, schemas};
 use crate::event::{self, FieldError, MAX_KEY_LEN, PublishEvent};
 use crate::log::{NewEvent, Position};
+use crate::plugins::pipeline::{self, Verdict};
 use crate::schema::Invalid;
 use crate::state::AppState;
 use crate::tenants::Scope;
@@ -34,8 +35,47 @@ pub struct Published {
 /// The answer to a batch (201): the ids in the order of the request.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PublishedBatch {
-    /// One id per event, in request order.
-    pub ids: Vec<String>,
+    /// One id per event, in request order; `null` for an event a plugin
+    /// dropped or sent to dead letters (listed in `skipped`).
+    pub ids: Vec<Option<String>>,
+    /// The events the tenant's plugins kept out of the log.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// The answer to one event that a plugin kept out of the log (200).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NotStored {
+    /// Always `null`: the event was not stored.
+    pub id: Option<String>,
+    pub outcome: SkipOutcome,
+    /// The plugin that decided.
+    pub plugin: String,
+    /// Its reason, or the failure (`timeout: ...`).
+    pub reason: String,
+}
+
+/// An event of a request that a plugin kept out of the log.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Skipped {
+    /// Its index in the request.
+    pub index: usize,
+    pub outcome: SkipOutcome,
+    /// The plugin that decided.
+    pub plugin: String,
+    /// Its reason, or the failure (`timeout: ...`).
+    pub reason: String,
+}
+
+/// Why an accepted event was not stored.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipOutcome {
+    /// A plugin dropped it (its publish hook said so).
+    Dropped,
+    /// A `fail_closed` plugin failed on it (or is quarantined): it is in
+    /// the tenant's dead letters (`GET /v1/dead-letters`).
+    DeadLettered,
 }
 
 /// The answer to a batch published with `?partial=true` of which some
@@ -47,6 +87,9 @@ pub struct PartiallyPublished {
     pub ids: Vec<Option<String>>,
     /// Every problem of the refused events, each with its pointer (`/3/data/total`).
     pub errors: Vec<FieldError>,
+    /// The events the tenant's plugins kept out of the log.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 /// `POST /v1/events` query.
@@ -119,19 +162,13 @@ pub async fn publish(
     }
     let time = event::now_rfc3339();
     let count = items.len();
-    let mut events: Vec<NewEvent> = Vec::with_capacity(items.len());
-    // Request index of each event in `events`.
-    let mut accepted: Vec<usize> = Vec::with_capacity(items.len());
+    // Events that passed their checks, with their request index.
+    let mut valid: Vec<(usize, PublishEvent)> = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
-    let mut too_large = Vec::new();
     // Contract problems (422), kept apart from malformed envelopes (400).
     let mut violations: Vec<(Invalid, String)> = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let pointer = if single {
-            String::new()
-        } else {
-            format!("/{i}")
-        };
+        let pointer = pointer_of(single, i);
         let mut parsed: PublishEvent = match serde_json::from_value(item) {
             Ok(p) => p,
             Err(e) => {
@@ -159,6 +196,32 @@ pub async fn publish(
                 continue;
             }
         }
+        valid.push((i, parsed));
+    }
+    let refused_early = !errors.is_empty() || !violations.is_empty();
+    if refused_early && !(partial && !single && !valid.is_empty()) {
+        return Err(refusal(errors, violations, Vec::new(), Vec::new()));
+    }
+
+    // The tenant's plugins, as of now: the whole request runs on this
+    // snapshot, so an activation meanwhile affects no event half-way.
+    let pipeline = state.plugins.tenant(&tenant.id);
+    let context = pipeline::Context {
+        plugins: &state.plugins,
+        schemas: &state.schemas,
+        tenant: &tenant.id,
+        allow_unregistered_types: tenant.allow_unregistered_types,
+        time: &time,
+    };
+    let mut events: Vec<NewEvent> = Vec::with_capacity(valid.len());
+    // Request index of each event in `events`.
+    let mut accepted: Vec<usize> = Vec::with_capacity(valid.len());
+    let mut too_large = Vec::new();
+    let mut rejected = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut letters = Vec::new();
+    for (i, parsed) in valid {
+        let pointer = pointer_of(single, i);
         let derived_key = idempotency_key.as_ref().map(|k| {
             if single {
                 k.clone()
@@ -166,6 +229,39 @@ pub async fn publish(
                 format!("{k}/{i}")
             }
         });
+        let dedup_key = parsed.key.clone().or_else(|| derived_key.clone());
+        let parsed = match &pipeline {
+            None => parsed,
+            Some(pipeline) => match pipeline::run(&context, pipeline, parsed).await {
+                Verdict::Store(event) => *event,
+                Verdict::Rejected { plugin, reason } => {
+                    rejected.push(FieldError::new(
+                        pointer,
+                        format!("refused by plugin `{plugin}`: {reason}"),
+                    ));
+                    continue;
+                }
+                Verdict::Dropped { plugin, reason } => {
+                    skipped.push(Skipped {
+                        index: i,
+                        outcome: SkipOutcome::Dropped,
+                        plugin,
+                        reason,
+                    });
+                    continue;
+                }
+                Verdict::DeadLettered(letter) => {
+                    skipped.push(Skipped {
+                        index: i,
+                        outcome: SkipOutcome::DeadLettered,
+                        plugin: letter.plugin.clone(),
+                        reason: format!("{}: {}", letter.code, letter.reason),
+                    });
+                    letters.push((letter, dedup_key));
+                    continue;
+                }
+            },
+        };
         let new = parsed.into_new_event(&tenant.id, &time, derived_key);
         if new.envelope.len() + ID_OVERHEAD > state.settings.max_event_bytes {
             too_large.push(FieldError::new(
@@ -181,17 +277,22 @@ pub async fn publish(
         events.push(new);
         accepted.push(i);
     }
-    if partial && !single && !events.is_empty() && events.len() < count {
-        let mut problems = errors;
-        problems.extend(
-            violations
-                .iter()
-                .flat_map(|(invalid, at)| invalid.details(at)),
-        );
-        problems.extend(too_large);
+    let refused = refused_early || !rejected.is_empty() || !too_large.is_empty();
+    let partial_answer = partial && !single && refused;
+    if refused && !(partial_answer && !(events.is_empty() && skipped.is_empty())) {
+        return Err(refusal(errors, violations, rejected, too_large));
+    }
+    // The request goes ahead: dead letters first, so that a failure to
+    // keep them fails the request (503) before anything is stored.
+    for (letter, key) in letters {
+        state.plugins.dead_letter(&tenant.id, *letter, key).await?;
+    }
+    let mut ids = vec![None; count];
+    let mut replayed = false;
+    if !events.is_empty() {
         let batch = state.log.append(&tenant.id, events).await?;
         crate::metrics::stored(&batch);
-        let mut ids = vec![None; count];
+        replayed = batch.appended.iter().all(|a| a.duplicate);
         for (index, appended) in accepted.into_iter().zip(&batch.appended) {
             ids[index] = Some(
                 Position {
@@ -201,61 +302,41 @@ pub async fn publish(
                 .to_string(),
             );
         }
+    }
+    if partial_answer {
+        let mut problems = errors;
+        problems.extend(
+            violations
+                .iter()
+                .flat_map(|(invalid, at)| invalid.details(at)),
+        );
+        problems.extend(rejected);
+        problems.extend(too_large);
         let body = PartiallyPublished {
             ids,
             errors: problems,
+            skipped,
         };
         return Ok((StatusCode::MULTI_STATUS, Json(body)).into_response());
     }
-    if !errors.is_empty() {
-        return Err(
-            ApiError::bad_request("invalid_event", "the event is not valid; see details")
-                .with_details(errors),
-        );
-    }
-    if let [(invalid, at)] = violations.as_slice() {
-        return Err(schemas::invalid_event(invalid, at));
-    }
-    if !violations.is_empty() {
-        let details = violations
-            .iter()
-            .flat_map(|(invalid, at)| invalid.details(at))
-            .collect();
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_event",
-            format!(
-                "{} events do not match their contracts; none was stored",
-                violations.len()
-            ),
+    let mut response = match (single, ids.as_slice(), skipped.pop()) {
+        (true, [Some(id)], _) => {
+            (StatusCode::CREATED, Json(Published { id: id.clone() })).into_response()
+        }
+        (true, _, Some(skip)) => (
+            StatusCode::OK,
+            Json(NotStored {
+                id: None,
+                outcome: skip.outcome,
+                plugin: skip.plugin,
+                reason: skip.reason,
+            }),
         )
-        .with_details(details));
-    }
-    if !too_large.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "event_too_large",
-            "an event is larger than the limit",
-        )
-        .with_details(too_large));
-    }
-    let batch = state.log.append(&tenant.id, events).await?;
-    crate::metrics::stored(&batch);
-    let ids: Vec<String> = batch
-        .appended
-        .iter()
-        .map(|a| {
-            Position {
-                epoch: batch.epoch.clone(),
-                offset: a.offset,
-            }
-            .to_string()
-        })
-        .collect();
-    let replayed = batch.appended.iter().all(|a| a.duplicate);
-    let mut response = match (single, ids.as_slice()) {
-        (true, [id]) => (StatusCode::CREATED, Json(Published { id: id.clone() })).into_response(),
-        _ => (StatusCode::CREATED, Json(PublishedBatch { ids })).into_response(),
+            .into_response(),
+        (_, _, last) => {
+            skipped.extend(last);
+            (StatusCode::CREATED, Json(PublishedBatch { ids, skipped })).into_response()
+        }
     };
     if replayed {
         response
@@ -263,6 +344,62 @@ pub async fn publish(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// The JSON pointer of event `i` of the request.
+fn pointer_of(single: bool, i: usize) -> String {
+    if single {
+        String::new()
+    } else {
+        format!("/{i}")
+    }
+}
+
+/// The answer to a request refused as a whole: malformed events (400)
+/// first, then contract violations and plugin refusals (422), then sizes (413).
+fn refusal(
+    errors: Vec<FieldError>,
+    violations: Vec<(Invalid, String)>,
+    rejected: Vec<FieldError>,
+    too_large: Vec<FieldError>,
+) -> ApiError {
+    if !errors.is_empty() {
+        return ApiError::bad_request("invalid_event", "the event is not valid; see details")
+            .with_details(errors);
+    }
+    if let ([(invalid, at)], []) = (violations.as_slice(), rejected.as_slice()) {
+        return schemas::invalid_event(invalid, at);
+    }
+    if !violations.is_empty() {
+        let mut details: Vec<FieldError> = violations
+            .iter()
+            .flat_map(|(invalid, at)| invalid.details(at))
+            .collect();
+        details.extend(rejected);
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+            format!(
+                "{} events do not match their contracts; none was stored",
+                violations.len()
+            ),
+        )
+        .with_details(details);
+    }
+    if !rejected.is_empty() {
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected_by_plugin",
+            "a plugin refused the event; none was stored",
+        )
+        .with_details(rejected);
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "event_too_large",
+        "an event is larger than the limit",
+    )
+    .with_details(too_large)
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {

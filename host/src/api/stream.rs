@@ -15,6 +15,7 @@ use super::{ApiError, auth, limits};
 use crate::auth::AuthError;
 use crate::limits::TenantLimits;
 use crate::log::Position;
+use crate::plugins::gate::Context;
 use crate::sse::connection::{self, Request, Timing};
 use crate::sse::filter::Filter;
 use crate::state::AppState;
@@ -34,7 +35,7 @@ pub async fn stream(
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    if let Some(limited) = limits::check_connect(&state, peer.map(|Extension(c)| c.0)) {
+    if let Some(limited) = limits::check_connect(&state, peer.map(|Extension(c)| c.0), &headers) {
         return Ok(limited);
     }
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -80,12 +81,38 @@ pub async fn stream(
         .admit(&claims.tenant, &claims.sub, &connection_id, caps)
         .await?
         .map_err(limits::refused)?;
+    // Once more, now that the connection is registered: a tenant deleted
+    // meanwhile is either seen here (it is disabled, gone or another one of
+    // the same id), or its deletion removed this registration, which ends
+    // the stream at its next presence refresh. So no stream outlives its
+    // tenant for longer than that.
+    let current = state
+        .tenants
+        .get(&claims.tenant)
+        .await?
+        .ok_or(AuthError::UnknownTenant)?;
+    if current.created_at != tenant.created_at || current.signing_secret != tenant.signing_secret {
+        return Err(AuthError::UnknownTenant.into());
+    }
+    auth::refuse_disabled(&current)?;
+    let list = |v: Option<&str>| -> Vec<String> {
+        v.filter(|v| !v.is_empty())
+            .map(|v| v.split(',').map(|p| p.trim().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let context = Context::new(
+        &claims.sub,
+        &serde_json::to_value(&claims).unwrap_or_default(),
+        list(query.types.as_deref()),
+        list(query.subjects.as_deref()),
+    );
     let request = Request {
         tenant: claims.tenant,
         filter,
         last_event_id,
         connection_id,
         token_expires_at: claims.exp,
+        context: Some(context),
     };
     let timing = Timing {
         heartbeat: state.settings.heartbeat,
@@ -95,6 +122,7 @@ pub async fn stream(
         state.hub.clone(),
         state.log.clone(),
         state.schemas.clone(),
+        Some(state.plugins.clone()),
         request,
         timing,
         state.shutdown.clone(),

@@ -1,5 +1,5 @@
 //! Tenants and their API keys (admin): `POST/GET /v1/tenants`,
-//! `GET /v1/tenants/{id}`, `POST/GET /v1/tenants/{id}/keys`,
+//! `GET/PATCH/DELETE /v1/tenants/{id}`, `POST/GET /v1/tenants/{id}/keys`,
 //! `DELETE /v1/tenants/{id}/keys/{key_id}`.
 
 use axum::Json;
@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, auth};
 use crate::auth::jwt::{KeyAlg, KeyError, MAX_PUBLIC_KEYS, PublicKey};
 use crate::auth::{jwt, secrets};
+use crate::limits::TenantLimits;
+use crate::plugins::dead_letters;
+use crate::plugins::store::StoreError as PluginStoreError;
 use crate::state::AppState;
 use crate::tenants::{ApiKey, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id};
 
@@ -133,6 +136,9 @@ pub struct TenantInfo {
     allow_unregistered_types: bool,
     /// A disabled tenant can neither publish nor open streams.
     disabled: bool,
+    /// The tenant's own limits; absent fields take the server's defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<TenantLimits>,
 }
 
 impl From<Tenant> for TenantInfo {
@@ -142,6 +148,7 @@ impl From<Tenant> for TenantInfo {
             created_at: t.created_at,
             allow_unregistered_types: t.allow_unregistered_types,
             disabled: t.disabled,
+            limits: t.limits,
         }
     }
 }
@@ -411,6 +418,11 @@ pub struct UpdateTenant {
     /// Accept events whose type has no contract.
     #[serde(default)]
     allow_unregistered_types: Option<bool>,
+    /// Replaces the tenant's limits (`{}` returns every limit to the
+    /// server's default). Caps and rates apply to the next connection or
+    /// publish; plugin limits to the next plugin call.
+    #[serde(default)]
+    limits: Option<TenantLimits>,
 }
 
 pub async fn update(
@@ -428,7 +440,101 @@ pub async fn update(
     if let Some(allow) = body.allow_unregistered_types {
         tenant.allow_unregistered_types = allow;
     }
+    let limits_changed = body.limits.is_some();
+    if let Some(limits) = body.limits {
+        limits
+            .check()
+            .map_err(|m| ApiError::bad_request("invalid_limits", m))?;
+        tenant.limits = (limits != TenantLimits::default()).then_some(limits);
+    }
     state.tenants.update(&tenant).await?;
+    if limits_changed {
+        // Plugins run with limits derived from the tenant's: reload them.
+        if let Err(error) = state.plugins.sync(true).await {
+            tracing::warn!(tenant = %id, %error, "plugin limits apply once the plugin store answers");
+        }
+    }
     tracing::info!(tenant = %id, disabled = tenant.disabled, "tenant updated");
     Ok(Json(tenant.into()))
+}
+
+/// `DELETE /v1/tenants/{id}`: deletes the tenant and everything it owns.
+///
+/// In this order, so that a failure part-way leaves a disabled tenant
+/// whose deletion can simply be asked again: the tenant is disabled
+/// (publishes and new streams are refused at once, on every node); its
+/// open streams end (this node's at once, other nodes' at their next
+/// presence refresh); its plugins are deleted and every node's pipeline
+/// drops them; its event log and dead-letter log are deleted; then its
+/// record with its signing secret, JWT keys and API keys; last, the logs
+/// are swept again for what publishes already under way appended.
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth::admin(&state, &headers)?;
+    let mut tenant = existing(&state, &id).await?;
+    if !tenant.disabled {
+        tenant.disabled = true;
+        state.tenants.update(&tenant).await?;
+    }
+    state.hub.close_tenant(&id);
+    state.presence.remove_tenant(&id).await?;
+    let store = &state.plugins.store;
+    let plugins = store.plugins(&id).await.map_err(plugin_store_error)?;
+    for plugin in &plugins {
+        store
+            .delete(&id, &plugin.name)
+            .await
+            .map_err(plugin_store_error)?;
+    }
+    // Also when a first attempt deleted them but failed before this.
+    if !plugins.is_empty() || state.plugins.tenant(&id).is_some() {
+        state.plugins.sync(true).await.map_err(plugin_store_error)?;
+    }
+    let counted = state
+        .plugins
+        .tenant_stats(&id)
+        .into_iter()
+        .map(|(name, _)| name);
+    for name in plugins.iter().map(|p| p.name.clone()).chain(counted) {
+        state.plugins.forget(&id, &name);
+    }
+    let streams = [id.clone(), dead_letters::stream(&id)];
+    for stream in &streams {
+        state.log.delete(stream).await?;
+    }
+    state.tenants.delete(&id).await?;
+    // A publish that passed its checks before the tenant was disabled may
+    // have appended since: sweep once more (the tenant is gone already, so
+    // a failure here is only logged).
+    for stream in &streams {
+        if let Err(error) = state.log.delete(stream).await {
+            tracing::warn!(tenant = %id, %stream, %error, "deleted tenant's stream not swept");
+        }
+    }
+    tracing::info!(tenant = %id, plugins = plugins.len(), "tenant deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn plugin_store_error(e: PluginStoreError) -> ApiError {
+    match e {
+        PluginStoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "plugin store unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the plugin store is unavailable; retry later",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "plugin store failure");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        }
+    }
 }

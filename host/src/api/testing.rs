@@ -45,6 +45,7 @@ pub fn forged_token(tenant: &str) -> String {
         nbf: None,
         types: None,
         subjects: None,
+        extra: Default::default(),
     };
     crate::auth::jwt::sign(&claims, "not-the-secret").unwrap()
 }

@@ -40,7 +40,21 @@ pub struct MintToken {
     /// `prefix*` wildcards or `*`. Absent: every subject.
     #[serde(default)]
     subjects: Option<Vec<String>>,
+    /// More claims for the tenant's deliver plugins, e.g. `{"vip": true}`:
+    /// a JSON object of at most 2048 bytes, without the reserved names
+    /// `sub`, `tenant`, `exp`, `nbf`, `iat`, `types`, `subjects`, `aud`,
+    /// `iss`, `jti`.
+    #[serde(default)]
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
+
+/// Largest `claims` object, as JSON.
+pub const MAX_EXTRA_CLAIMS_BYTES: usize = 2048;
+/// Claims Beacon sets itself, or that token validation gives a meaning
+/// (`aud`, `iss`) a minted token must not carry.
+const RESERVED_CLAIMS: [&str; 10] = [
+    "sub", "tenant", "exp", "nbf", "iat", "types", "subjects", "aud", "iss", "jti",
+];
 
 /// A minted subscriber token.
 #[derive(Serialize, JsonSchema)]
@@ -83,6 +97,19 @@ pub async fn mint(
         Filter::parse(None, Some(&subjects.join(",")), &body.sub)
             .map_err(|m| ApiError::bad_request("invalid_request", m))?;
     }
+    let extra = body.claims.unwrap_or_default();
+    if let Some(reserved) = extra.keys().find(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("`claims` may not set the reserved claim `{reserved}`"),
+        ));
+    }
+    if serde_json::Value::Object(extra.clone()).to_string().len() > MAX_EXTRA_CLAIMS_BYTES {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("`claims` is at most {MAX_EXTRA_CLAIMS_BYTES} bytes of JSON"),
+        ));
+    }
     let expires_at = jwt::now_s() + ttl;
     let claims = Claims {
         sub: body.sub,
@@ -91,6 +118,7 @@ pub async fn mint(
         nbf: None,
         types: body.types,
         subjects: body.subjects,
+        extra,
     };
     let token = jwt::sign(&claims, &tenant.signing_secret)?;
     Ok(Json(Minted { token, expires_at }))

@@ -32,6 +32,10 @@ pub struct Claims {
     /// Optional allow-list of subject patterns the subscriber may receive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subjects: Option<Vec<String>>,
+    /// Every other claim (`iat`, or the tenant's own such as `"vip": true`):
+    /// kept so deliver plugins can decide on them.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Signs claims with a tenant's secret.
@@ -248,6 +252,7 @@ mod tests {
             nbf: None,
             types: None,
             subjects: None,
+            extra: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! The admin HTTP client: connection flags, requests with the admin token,
-//! and Beacon's JSON error answers (`{"error","message","details"}`).
+//! The HTTP client of the node commands: connection flags (`--url` with the
+//! admin token, or with a tenant's API key), requests, and Beacon's JSON
+//! error answers (`{"error","message","details"}`).
 //!
 //! Plain HTTP only: this build carries no TLS stack, so an `https://` URL is
 //! refused with an explanation (reach such a node through a local
@@ -10,20 +11,26 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::Value;
 
 /// Where a node listens when started with default settings.
-const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 /// Time to establish a connection before the node counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time for a whole request, answer included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time for an upload of a component, which the node validates and
+/// compiles before it answers (a JavaScript engine takes a while).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest answer read: a type with 100 versions of 64 KiB fits with room.
 const MAX_ANSWER_BYTES: usize = 32 << 20;
 /// Longest piece of a non-JSON error answer shown.
 const MAX_SHOWN_TEXT: usize = 500;
+/// Largest error answer read when a stream is refused.
+const MAX_ERROR_BYTES: usize = 64 << 10;
 
 /// How to reach a node: shared by every subcommand that talks to one.
 #[derive(Args, Debug, Clone)]
@@ -51,65 +58,252 @@ pub struct Server {
     pub admin_token: Option<String>,
 }
 
-/// A client holding the node's base URL and the admin token.
+/// How to reach a node as a tenant: shared by the commands that manage a
+/// tenant's own resources (`beacon plugin`).
+#[derive(Args, Debug, Clone)]
+pub struct TenantServer {
+    /// Base URL of the node (plain http; for an https node use a local
+    /// TLS-terminating proxy or an SSH tunnel).
+    #[arg(
+        long,
+        env = "BEACON_URL",
+        default_value = DEFAULT_URL,
+        value_name = "URL",
+        global = true
+    )]
+    pub url: String,
+
+    /// The tenant's API key (`bk_...`) with the `plugins` scope: the one
+    /// `POST /v1/tenants` returned, or one from `POST /v1/tenants/{id}/keys`.
+    #[arg(
+        long,
+        env = "BEACON_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        global = true
+    )]
+    pub api_key: Option<String>,
+}
+
+/// How to reach a node as a tenant that publishes: shared by `beacon
+/// publish` and `beacon token`.
+#[derive(Args, Debug, Clone)]
+pub struct PublisherServer {
+    /// Base URL of the node (plain http; for an https node use a local
+    /// TLS-terminating proxy or an SSH tunnel).
+    #[arg(long, env = "BEACON_URL", default_value = DEFAULT_URL, value_name = "URL")]
+    pub url: String,
+
+    /// The tenant's API key (`bk_...`) with the `publish` scope: the one
+    /// `beacon tenant create` printed, or one from
+    /// `POST /v1/tenants/{id}/keys`.
+    #[arg(
+        long,
+        env = "BEACON_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+}
+
+/// Which credential a client sends, for the messages about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Credential {
+    /// What it is called: `admin token`, `API key`.
+    name: &'static str,
+    /// Its flag.
+    flag: &'static str,
+    /// Its environment variable.
+    env: &'static str,
+    /// Where to get one.
+    source: &'static str,
+}
+
+/// The node's admin token (`beacon schema`).
+pub const ADMIN_TOKEN: Credential = Credential {
+    name: "admin token",
+    flag: "--admin-token",
+    env: "BEACON_ADMIN_TOKEN",
+    source: "a node without one generates it into <data-dir>/admin-token",
+};
+
+/// A tenant's API key (`beacon plugin`).
+pub const API_KEY: Credential = Credential {
+    name: "API key",
+    flag: "--api-key",
+    env: "BEACON_API_KEY",
+    source: "a tenant's key with the `plugins` scope, from POST /v1/tenants or \
+             POST /v1/tenants/{id}/keys",
+};
+
+/// A tenant's API key with the `publish` scope (`beacon publish`, `beacon
+/// token`, `beacon tail --api-key`).
+pub const PUBLISH_KEY: Credential = Credential {
+    name: "API key",
+    flag: "--api-key",
+    env: "BEACON_API_KEY",
+    source: "a tenant's key with the `publish` scope, from `beacon tenant create` or \
+             POST /v1/tenants/{id}/keys",
+};
+
+/// A subscriber token (`beacon tail --token`).
+pub const SUBSCRIBER_TOKEN: Credential = Credential {
+    name: "subscriber token",
+    flag: "--token",
+    env: "BEACON_TOKEN",
+    source: "from `beacon token <sub>`; or pass --api-key and tail mints its own",
+};
+
+/// A request body.
+pub enum Body<'a> {
+    /// JSON (`application/json`).
+    Json(&'a Value),
+    /// A WebAssembly component (`application/wasm`).
+    Wasm(Vec<u8>),
+}
+
+/// A 2xx answer: its status, headers and JSON (`null` when it has no body).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+}
+
+/// A client holding the node's base URL and a credential.
 pub struct Client {
     base: Url,
     token: String,
+    credential: Credential,
     http: reqwest::Client,
 }
 
 impl Client {
+    /// A client with the admin token.
     pub fn new(server: &Server) -> anyhow::Result<Client> {
-        let base = Url::parse(&server.url).with_context(|| format!("--url {}", server.url))?;
+        Client::connect(&server.url, server.admin_token.as_deref(), ADMIN_TOKEN)
+    }
+
+    /// A client with a tenant's API key.
+    pub fn tenant(server: &TenantServer) -> anyhow::Result<Client> {
+        Client::connect(&server.url, server.api_key.as_deref(), API_KEY)
+    }
+
+    /// A client for the node at `url` sending `token`, a `credential`.
+    pub fn connect(
+        url: &str,
+        token: Option<&str>,
+        credential: Credential,
+    ) -> anyhow::Result<Client> {
+        let base = Url::parse(url).with_context(|| format!("--url {url}"))?;
         match base.scheme() {
             "http" => {}
             "https" => bail!(
-                "--url {}: this beacon speaks plain HTTP only; reach an https node through \
-                 a local TLS-terminating proxy or an SSH tunnel and pass its http:// URL",
-                server.url
+                "--url {url}: this beacon speaks plain HTTP only; reach an https node through \
+                 a local TLS-terminating proxy or an SSH tunnel and pass its http:// URL"
             ),
-            other => bail!(
-                "--url {}: expected an http:// URL, not {other}:",
-                server.url
-            ),
+            other => bail!("--url {url}: expected an http:// URL, not {other}:"),
         }
         if base.cannot_be_a_base() {
-            bail!("--url {}: expected an http:// URL", server.url);
+            bail!("--url {url}: expected an http:// URL");
         }
-        let Some(token) = server.admin_token.clone().filter(|t| !t.is_empty()) else {
-            bail!(
-                "no admin token: pass --admin-token or set BEACON_ADMIN_TOKEN \
-                 (a node without one generates it into <data-dir>/admin-token)"
-            );
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            let Credential {
+                name,
+                flag,
+                env,
+                source,
+            } = credential;
+            bail!("no {name}: pass {flag} or set {env} ({source})");
         };
+        // No overall timeout on the client: each request sets its own, and
+        // an event stream has none (it is watched for silence instead).
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
             .build()
             .context("building the HTTP client")?;
-        Ok(Client { base, token, http })
+        Ok(Client {
+            base,
+            token: token.to_owned(),
+            credential,
+            http,
+        })
+    }
+
+    /// The same node and HTTP client with another credential (a fresh
+    /// subscriber token).
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            base: self.base.clone(),
+            token: token.to_owned(),
+            credential: self.credential,
+            http: self.http.clone(),
+        }
     }
 
     /// `method` on the path made of `segments` (each percent-encoded), with
     /// an optional JSON body. A 2xx answer is `Ok(Ok(json))`, a Beacon error
-    /// answer `Ok(Err(problem))`; an unreachable node or a refused admin
-    /// token is an error, since no later request would fare better.
+    /// answer `Ok(Err(problem))`; an unreachable node or a refused
+    /// credential is an error, since no later request would fare better.
     pub async fn call(
         &self,
         method: Method,
         segments: &[&str],
         body: Option<&Value>,
     ) -> anyhow::Result<Result<Value, Problem>> {
-        let url = self.url(segments);
+        let answer = self
+            .send(method, segments, &[], body.map(Body::Json))
+            .await?;
+        Ok(answer.map(|a| a.json))
+    }
+
+    /// Like [`call`](Self::call), with query parameters, any [`Body`], and
+    /// the status of a 2xx answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<Body<'_>>,
+    ) -> anyhow::Result<Result<Answer, Problem>> {
+        self.send_with(method, segments, query, &[], body).await
+    }
+
+    /// Like [`send`](Self::send), with more request headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<Body<'_>>,
+    ) -> anyhow::Result<Result<Answer, Problem>> {
+        let url = self.url_with(segments, query);
         let mut request = self
             .http
             .request(method.clone(), url.clone())
             .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
-        let mut response = request.send().await.map_err(|e| self.unreachable(e))?;
+        let mut timeout = REQUEST_TIMEOUT;
+        match body {
+            Some(Body::Json(json)) => request = request.json(json),
+            Some(Body::Wasm(bytes)) => {
+                timeout = UPLOAD_TIMEOUT;
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+                    .body(bytes);
+            }
+            None => {}
+        }
+        let mut response = request
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e, timeout))?;
         let status = response.status();
+        let headers = response.headers().clone();
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -122,17 +316,80 @@ impl Client {
             bytes.extend_from_slice(&chunk);
         }
         if status == StatusCode::UNAUTHORIZED {
+            let Credential {
+                name, flag, env, ..
+            } = self.credential;
             bail!(
-                "{} refused the admin token (401 Unauthorized): check --admin-token or BEACON_ADMIN_TOKEN",
+                "{} refused the {name} (401 Unauthorized): check {flag} or {env}",
                 self.base
             );
         }
         if status.is_success() {
-            let json = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{method} {url} answered {status} with invalid JSON"))?;
-            return Ok(Ok(json));
+            let json = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{method} {url} answered {status} with invalid JSON")
+                })?
+            };
+            return Ok(Ok(Answer {
+                status,
+                headers,
+                json,
+            }));
         }
-        Ok(Err(Problem::from_answer(status, &bytes)))
+        Ok(Err(
+            Problem::from_answer(status, &bytes).with_headers(&headers)
+        ))
+    }
+
+    /// Opens a long-lived `GET` (an event stream) on the path made of
+    /// `segments`: the response once its head arrived, to be read chunk by
+    /// chunk, or the node's error answer (a 401 included: the caller may
+    /// fetch a new token). Only the head has a time limit.
+    pub async fn open_stream(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        last_event_id: Option<&str>,
+    ) -> anyhow::Result<Result<reqwest::Response, Problem>> {
+        let url = self.url_with(segments, query);
+        let mut request = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header(reqwest::header::CACHE_CONTROL, "no-cache");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let mut response = tokio::time::timeout(REQUEST_TIMEOUT, request.send())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "no answer from {} within {REQUEST_TIMEOUT:?} (opening the stream)",
+                    self.base
+                )
+            })?
+            .map_err(|e| self.unreachable(e, REQUEST_TIMEOUT))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Ok(response));
+        }
+        let headers = response.headers().clone();
+        let mut bytes = Vec::new();
+        // The error answer is best effort: its status says enough without it.
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(REQUEST_TIMEOUT, response.chunk()).await
+        {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_ERROR_BYTES {
+                break;
+            }
+        }
+        Ok(Err(
+            Problem::from_answer(status, &bytes).with_headers(&headers)
+        ))
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -145,7 +402,17 @@ impl Client {
         url
     }
 
-    fn unreachable(&self, error: reqwest::Error) -> anyhow::Error {
+    /// [`url`](Self::url) with the query parameters `query` (encoded).
+    fn url_with(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        url
+    }
+
+    fn unreachable(&self, error: reqwest::Error, timeout: Duration) -> anyhow::Error {
         let mut cause = String::new();
         let mut source: Option<&dyn std::error::Error> = Some(&error);
         while let Some(e) = source {
@@ -153,10 +420,7 @@ impl Client {
             source = e.source();
         }
         if error.is_timeout() {
-            anyhow::anyhow!(
-                "no answer from {} within {REQUEST_TIMEOUT:?} ({cause})",
-                self.base
-            )
+            anyhow::anyhow!("no answer from {} within {timeout:?} ({cause})", self.base)
         } else {
             anyhow::anyhow!(
                 "cannot reach Beacon at {} ({cause}): is a node running there? (--url, BEACON_URL)",
@@ -191,6 +455,8 @@ pub struct Problem {
     pub code: String,
     pub message: String,
     pub details: Vec<Detail>,
+    /// The answer's `Retry-After` (delta-seconds), for a 429 or 503.
+    pub retry_after: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +475,7 @@ impl Problem {
                 code: body.error,
                 message: body.message,
                 details: body.details,
+                retry_after: None,
             },
             Err(_) => {
                 let text = String::from_utf8_lossy(bytes);
@@ -222,9 +489,20 @@ impl Problem {
                         format!("the node answered {status}: {text}")
                     },
                     details: Vec::new(),
+                    retry_after: None,
                 }
             }
         }
+    }
+
+    /// Reads `Retry-After` from the answer's headers.
+    fn with_headers(mut self, headers: &HeaderMap) -> Problem {
+        self.retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        self
     }
 
     /// The details, one per line, indented by `indent`.
@@ -270,6 +548,41 @@ mod tests {
         assert_eq!(
             c.url(&["v1", "schemas"]).as_str(),
             "http://localhost:8080/v1/schemas"
+        );
+    }
+
+    #[test]
+    fn queries_are_encoded() {
+        let c = client("http://localhost:8080/").expect("client");
+        assert_eq!(
+            c.url_with(
+                &["v1", "plugins", "p", "test"],
+                &[
+                    ("hook", "convert".to_owned()),
+                    ("to_version", "1 2".to_owned())
+                ]
+            )
+            .as_str(),
+            "http://localhost:8080/v1/plugins/p/test?hook=convert&to_version=1+2"
+        );
+        assert_eq!(
+            c.url_with(&["v1", "plugins"], &[]).as_str(),
+            "http://localhost:8080/v1/plugins"
+        );
+    }
+
+    #[test]
+    fn missing_api_keys_are_explained() {
+        let none = Client::tenant(&TenantServer {
+            url: DEFAULT_URL.to_owned(),
+            api_key: Some(String::new()),
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            none.to_string()
+                .starts_with("no API key: pass --api-key or set BEACON_API_KEY ("),
+            "{none}"
         );
     }
 

@@ -39,8 +39,11 @@ pub struct Quota {
 
 impl Quota {
     /// Microseconds per unit.
+    /// Time one unit costs, at least 1 µs: a rate above a million per
+    /// second would otherwise cost nothing, leaving the burst no room for
+    /// requests whose clock reading came a microsecond before another's.
     fn interval_us(self) -> u64 {
-        1_000_000 / u64::from(self.per_second.max(1))
+        (1_000_000 / u64::from(self.per_second.max(1))).max(1)
     }
 }
 
@@ -123,6 +126,23 @@ pub struct TenantLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub publish_burst: Option<u32>,
+    /// Wall time one plugin call may take, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub plugin_timeout_ms: Option<u64>,
+    /// Instructions (wasm fuel) one plugin call may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub plugin_fuel: Option<u64>,
+    /// Linear memory of one plugin instance, in bytes (at most the node's
+    /// `--plugin-memory-bytes`, which sizes the instance pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub plugin_memory_bytes: Option<u64>,
+    /// Largest event or answer a plugin may return, in bytes of JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub plugin_output_bytes: Option<u64>,
 }
 
 impl TenantLimits {
@@ -138,6 +158,17 @@ impl TenantLimits {
             ("publish_burst", self.publish_burst),
         ];
         for (name, value) in fields {
+            if value == Some(0) {
+                return Err(format!("limits.{name} must be at least 1"));
+            }
+        }
+        let plugin_fields = [
+            ("plugin_timeout_ms", self.plugin_timeout_ms),
+            ("plugin_fuel", self.plugin_fuel),
+            ("plugin_memory_bytes", self.plugin_memory_bytes),
+            ("plugin_output_bytes", self.plugin_output_bytes),
+        ];
+        for (name, value) in plugin_fields {
             if value == Some(0) {
                 return Err(format!("limits.{name} must be at least 1"));
             }
@@ -251,5 +282,18 @@ pub(crate) mod conformance {
         assert_eq!(retry_after_secs(Duration::from_millis(1000)), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn a_huge_rate_keeps_its_burst_for_readings_out_of_order() {
+        let quota = Quota {
+            per_second: 100_000_000,
+            burst: 100_000_000,
+        };
+        let (first, tat) = gcra(0, 1_000_000, quota, 50);
+        assert_eq!(first, Decision::Allowed);
+        // A concurrent request whose clock reading came 1 ms earlier.
+        let (second, _) = gcra(tat, 999_000, quota, 50);
+        assert_eq!(second, Decision::Allowed);
     }
 }

@@ -42,6 +42,8 @@ pub async fn run_all(o: &impl Opener) {
     concurrent_appends_are_totally_ordered(o).await;
     retention_by_count(o).await;
     retention_by_age(o).await;
+    delete_removes_one_stream_and_the_next_starts_a_new_epoch(o).await;
+    delete_is_idempotent_and_wakes_no_one_forever(o).await;
 }
 
 async fn append_then_read_in_order(o: &impl Opener) {
@@ -322,4 +324,95 @@ async fn retention_by_age(o: &impl Opener) {
     // New appends continue after the trimmed ones.
     let next = log.append(&t, vec![event("g.h", 9)]).await.unwrap();
     assert!(next.appended[0].offset > last);
+}
+
+async fn delete_removes_one_stream_and_the_next_starts_a_new_epoch(o: &impl Opener) {
+    let log = o.open(DEFAULT_RETENTION).await;
+    let t = unique("gone");
+    let mut keyed = event("a.b", 1);
+    keyed.dedup_key = Some("k-1".into());
+    let old = log.append(&t, vec![keyed.clone()]).await.unwrap();
+    // A retention mark too: everything so far is past its age.
+    let week = DEFAULT_RETENTION.max_age.as_millis() as u64;
+    assert_eq!(log.trim(&t, now_ms() + 2 * week).await.unwrap(), 1);
+    log.append(&t, vec![event("a.b", 2), event("a.b", 3)])
+        .await
+        .unwrap();
+    // Streams that must survive: another one, one whose name extends this
+    // one's, and the tenant's dead-letter stream.
+    let others = [unique("kept"), format!("{t}x"), format!("{t}/dead-letters")];
+    let mut before = Vec::new();
+    for (n, other) in others.iter().enumerate() {
+        let mut e = event("c.d", n as u64);
+        e.dedup_key = Some("k-1".into());
+        before.push(log.append(other, vec![e]).await.unwrap());
+    }
+
+    log.delete(&t).await.unwrap();
+    // No read in between: the append itself must start the new stream.
+    let new = log.append(&t, vec![keyed.clone()]).await.unwrap();
+    assert_ne!(
+        new.epoch, old.epoch,
+        "a deleted stream comes back with a new epoch"
+    );
+    assert!(!new.appended[0].duplicate, "dedup keys are deleted too");
+    let read = log.read(&t, Offset::ZERO, 10).await.unwrap();
+    assert_eq!(read.epoch, new.epoch);
+    assert_eq!(
+        read.trimmed_through,
+        Offset::ZERO,
+        "the retention mark is gone"
+    );
+    assert_eq!(
+        read.events.iter().map(|e| e.offset).collect::<Vec<_>>(),
+        vec![new.appended[0].offset],
+        "only the new event"
+    );
+
+    log.delete(&t).await.unwrap();
+    let empty = log.read(&t, Offset::ZERO, 10).await.unwrap();
+    assert!(empty.events.is_empty());
+    assert_eq!(empty.head, Offset::ZERO);
+    assert_eq!(empty.trimmed_through, Offset::ZERO);
+    assert!(empty.epoch != new.epoch && empty.epoch != old.epoch);
+
+    for (other, appended) in others.iter().zip(&before) {
+        let read = log.read(other, Offset::ZERO, 10).await.unwrap();
+        assert_eq!(read.epoch, appended.epoch, "{other}");
+        assert_eq!(read.events.len(), 1, "{other}");
+        let mut again = event("c.d", 9);
+        again.dedup_key = Some("k-1".into());
+        let dup = log.append(other, vec![again]).await.unwrap();
+        assert!(dup.appended[0].duplicate, "{other} keeps its dedup keys");
+    }
+}
+
+async fn delete_is_idempotent_and_wakes_no_one_forever(o: &impl Opener) {
+    let log = o.open(DEFAULT_RETENTION).await;
+    log.delete(&unique("never-created")).await.unwrap();
+    let t = unique("waited-on");
+    let head = log
+        .append(&t, vec![event("a.b", 1)])
+        .await
+        .unwrap()
+        .appended[0]
+        .offset;
+    let wait = Duration::from_millis(800);
+    let tail = {
+        let (log, t) = (log.clone(), t.clone());
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            log.tail(&t, head, 10, wait)
+                .await
+                .map(|_| started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    log.delete(&t).await.unwrap();
+    log.delete(&t).await.unwrap();
+    let waited = tail.await.unwrap().unwrap();
+    assert!(
+        waited < wait + Duration::from_secs(3),
+        "a tail on a deleted stream returned after {waited:?}"
+    );
 }

@@ -74,6 +74,10 @@ enum WriteOp {
         now_ms: u64,
         reply: oneshot::Sender<Result<u64, LogError>>,
     },
+    Delete {
+        tenant: String,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
 }
 
 /// Per-tenant "newest offset" signals that wake tails. Entries are created by
@@ -250,6 +254,11 @@ impl EventLog for EmbeddedLog {
         .await
     }
 
+    async fn delete(&self, stream: &str) -> Result<(), LogError> {
+        let tenant = stream.to_owned();
+        self.call(|reply| WriteOp::Delete { tenant, reply }).await
+    }
+
     async fn health(&self) -> Result<(), LogError> {
         self.db.begin_read().map_err(backend)?;
         if self.writer.is_closed() {
@@ -273,6 +282,7 @@ enum Outcome {
     Append(Result<AppendBatch, LogError>),
     Ensure(Result<(), LogError>),
     Trim(Result<u64, LogError>),
+    Delete(Result<(), LogError>),
 }
 
 impl WriteOp {
@@ -280,7 +290,8 @@ impl WriteOp {
         match self {
             WriteOp::Append { tenant, .. }
             | WriteOp::Ensure { tenant, .. }
-            | WriteOp::Trim { tenant, .. } => tenant,
+            | WriteOp::Trim { tenant, .. }
+            | WriteOp::Delete { tenant, .. } => tenant,
         }
     }
 
@@ -291,6 +302,7 @@ impl WriteOp {
             (WriteOp::Append { reply, .. }, Outcome::Append(r)) => drop(reply.send(r)),
             (WriteOp::Ensure { reply, .. }, Outcome::Ensure(r)) => drop(reply.send(r)),
             (WriteOp::Trim { reply, .. }, Outcome::Trim(r)) => drop(reply.send(r)),
+            (WriteOp::Delete { reply, .. }, Outcome::Delete(r)) => drop(reply.send(r)),
             (op, _) => op.fail(mismatch()),
         }
     }
@@ -300,6 +312,7 @@ impl WriteOp {
             WriteOp::Append { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::Ensure { reply, .. } => drop(reply.send(Err(e))),
             WriteOp::Trim { reply, .. } => drop(reply.send(Err(e))),
+            WriteOp::Delete { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -326,8 +339,15 @@ impl Writer {
         let mut outcomes = Vec::with_capacity(ops.len());
         match self.write_group(&mut ops, &mut outcomes) {
             Ok(()) => {
-                let heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+                let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
                 for op in &ops {
+                    // A deleted stream's tails wake (their signal is gone)
+                    // and its signal is not kept for a stream that may
+                    // never come back.
+                    if matches!(op, WriteOp::Delete { .. }) && !self.metas.contains_key(op.tenant())
+                    {
+                        heads.remove(op.tenant());
+                    }
                     if let (Some(signal), Some(meta)) =
                         (heads.get(op.tenant()), self.metas.get(op.tenant()))
                     {
@@ -379,6 +399,9 @@ impl Writer {
                     }
                     WriteOp::Trim { tenant, now_ms, .. } => {
                         Outcome::Trim(Ok(self.trim(&mut t, tenant, *now_ms)?))
+                    }
+                    WriteOp::Delete { tenant, .. } => {
+                        Outcome::Delete(Ok(self.delete(&mut t, tenant).map(drop)?))
                     }
                 });
             }
@@ -514,6 +537,21 @@ impl Writer {
                 expires > now_ms
             })
             .map_err(backend)?;
+        Ok(removed)
+    }
+
+    /// Removes a stream whole: its events, its dedup keys and its metadata
+    /// (epoch, head, retention mark). Returns how many events it held.
+    fn delete(&mut self, t: &mut Tables<'_, '_>, tenant: &str) -> Result<u64, LogError> {
+        let removed = remove_through(t, tenant, Offset::MAX)?;
+        // `tenant + "\0"` is the smallest string above `tenant`: the range
+        // holds exactly this stream's keys, whatever characters they use.
+        let next = format!("{tenant}\0");
+        t.dedup
+            .retain_in((tenant, "")..(next.as_str(), ""), |_, _| false)
+            .map_err(backend)?;
+        t.streams.remove(tenant).map_err(backend)?;
+        self.metas.remove(tenant);
         Ok(removed)
     }
 }

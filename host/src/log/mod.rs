@@ -150,6 +150,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// periodically; count limits are also applied on append.
     async fn trim(&self, tenant: &str, now_ms: u64) -> Result<u64, LogError>;
 
+    /// Deletes one stream: every event, its epoch, its retention mark and
+    /// its dedup keys. The next append or read starts a new stream with a
+    /// **new epoch**, so a reader resuming with an id of the deleted one is
+    /// told `epoch` rather than resumed into the new history. Deleting a
+    /// stream that does not exist is not an error.
+    async fn delete(&self, stream: &str) -> Result<(), LogError>;
+
     /// Checks that the backend is reachable and working.
     async fn health(&self) -> Result<(), LogError>;
 }

@@ -30,6 +30,12 @@
 //! `max-deleted-entry-id` only follows `XDEL`), so retention keeps the
 //! exact newest removed id in the `trimmed` key itself.
 //!
+//! Deleting a stream removes `log`, `epoch` and `trimmed` in one `DEL`,
+//! then the stream's dedup keys (found by `SCAN`), so the next use starts
+//! a new epoch and no old dedup key answers for the new stream. A tail
+//! blocked on the stream (on any node) is not woken by the `DEL`: it sees
+//! the new epoch when its wait ends.
+//!
 //! Redis must not evict these keys (`maxmemory-policy noeviction` or a
 //! `volatile-*` policy): a lost epoch key would give a live stream a new
 //! epoch. Durability is Redis's: with `appendfsync always` an acknowledged
@@ -97,6 +103,8 @@ const TAIL_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const COUNT_SLACK_DIVISOR: u64 = 10;
 /// Largest `max_events` passed to Lua, whose numbers are doubles.
 const MAX_LUA_COUNT: u64 = 1 << 53;
+/// Keys one `SCAN` call of [`EventLog::delete`] looks at.
+const DELETE_SCAN_COUNT: usize = 1000;
 
 /// Removes a stream's oldest entries beyond `max` (exactly) and records the
 /// newest removed id. It walks the ids to remove in chunks of 256 so the
@@ -309,6 +317,28 @@ impl RedisLog {
             let mut conn = self.conn.clone();
             match script.invoke_async(&mut conn).await {
                 Err(e) if e.is_connection_refusal() => script.invoke_async(&mut conn).await,
+                result => result,
+            }
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
+            Ok(result) => result.map_err(|e| self.error(what, e)),
+            Err(_) => Err(LogError::Unavailable(format!(
+                "{what}: Redis at {} did not answer within {CALL_TIMEOUT:?}",
+                self.target
+            ))),
+        }
+    }
+
+    /// Runs one command on the shared connection, like [`run`](Self::run).
+    async fn command<T: FromRedisValue>(
+        &self,
+        what: &str,
+        command: &::redis::Cmd,
+    ) -> Result<T, LogError> {
+        let attempt = async {
+            let mut conn = self.conn.clone();
+            match command.query_async(&mut conn).await {
+                Err(e) if e.is_connection_refusal() => command.query_async(&mut conn).await,
                 result => result,
             }
         };
@@ -590,6 +620,37 @@ impl EventLog for RedisLog {
         self.run("trim", &call).await
     }
 
+    /// Removes the stream, its epoch and its retention mark in one `DEL`
+    /// (so no reader sees a half-deleted stream), then its dedup keys,
+    /// found with `SCAN` (a few at a time, so Redis is never blocked for
+    /// long). A call that fails part-way may simply be repeated.
+    async fn delete(&self, stream: &str) -> Result<(), LogError> {
+        let keys = self.tenant_keys(stream)?;
+        let mut del = ::redis::cmd("DEL");
+        del.arg(&keys.log).arg(&keys.epoch).arg(&keys.trimmed);
+        self.command::<i64>("delete", &del).await?;
+        let pattern = format!("{}*", glob_escape(&self.key(stream, "dedup:")));
+        let mut cursor = 0u64;
+        loop {
+            let mut scan = ::redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(DELETE_SCAN_COUNT);
+            let (next, found): (u64, Vec<String>) = self.command("delete", &scan).await?;
+            if !found.is_empty() {
+                let mut unlink = ::redis::cmd("UNLINK");
+                unlink.arg(&found);
+                self.command::<i64>("delete", &unlink).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     async fn health(&self) -> Result<(), LogError> {
         let ping = async {
             let mut conn = self.conn.clone();
@@ -604,6 +665,18 @@ impl EventLog for RedisLog {
             ))),
         }
     }
+}
+
+/// `text` as a `SCAN MATCH` pattern that matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The audience as stored in field `a`: a JSON array, or empty for everyone.

@@ -23,6 +23,9 @@ struct Live {
 pub struct MemoryPresence {
     /// tenant → connection id → entry.
     tenants: Mutex<HashMap<String, HashMap<String, Live>>>,
+    /// Removed tenants → (when, remembered until). Expired ones are
+    /// purged at each removal.
+    removed: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl MemoryPresence {
@@ -122,6 +125,34 @@ impl PresenceStore for MemoryPresence {
             .filter(|live| live.expires_ms > now_ms)
             .map(|live| &*live.user);
         Ok(Online::from_users(users))
+    }
+
+    async fn remove_tenant(
+        &self,
+        tenant: &str,
+        now_ms: u64,
+        remember_ms: u64,
+    ) -> Result<(), PresenceError> {
+        self.lock().remove(tenant);
+        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        removed.retain(|_, (_, until)| *until > now_ms);
+        removed.insert(
+            tenant.to_owned(),
+            (now_ms, now_ms.saturating_add(remember_ms)),
+        );
+        Ok(())
+    }
+
+    async fn tenant_removed(
+        &self,
+        tenant: &str,
+        registered_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool, PresenceError> {
+        let removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(removed
+            .get(tenant)
+            .is_some_and(|&(at, until)| registered_ms <= at && now_ms < until))
     }
 }
 

@@ -154,6 +154,26 @@ pub trait PresenceStore: Send + Sync + 'static {
     async fn remove(&self, entry: &Entry<'_>) -> Result<(), PresenceError>;
     /// Live connections of a tenant, per user.
     async fn online(&self, tenant: &str, now_ms: u64) -> Result<Online, PresenceError>;
+    /// Removes every entry of a deleted tenant, so its connections on every
+    /// node find their entry gone at their next refresh, and remembers the
+    /// removal time `now_ms` for `remember_ms` (see
+    /// [`tenant_removed`](Self::tenant_removed)).
+    async fn remove_tenant(
+        &self,
+        tenant: &str,
+        now_ms: u64,
+        remember_ms: u64,
+    ) -> Result<(), PresenceError>;
+    /// Whether the tenant's entries were removed by
+    /// [`remove_tenant`](Self::remove_tenant) at or after `registered_ms`
+    /// (and that is still remembered at `now_ms`): why a connection
+    /// registered then lost its entry.
+    async fn tenant_removed(
+        &self,
+        tenant: &str,
+        registered_ms: u64,
+        now_ms: u64,
+    ) -> Result<bool, PresenceError>;
 }
 
 pub type SharedPresence = Arc<dyn PresenceStore>;
@@ -328,5 +348,36 @@ pub(crate) mod conformance {
                 connections: 0
             }
         );
+
+        // A deleted tenant: every entry goes, other tenants keep theirs.
+        let w = format!("{prefix}w");
+        let many = caps(10, 100, CapPolicy::RefuseNewest);
+        for (user, c) in [("alice", "w1"), ("alice", "w2"), ("bob", "w3")] {
+            store
+                .register(&e(&w, user, c), many, now, now + TTL)
+                .await
+                .unwrap();
+        }
+        let removed_at = now + 5;
+        store.remove_tenant(&w, removed_at, TTL).await.unwrap();
+        for (user, c) in [("alice", "w1"), ("alice", "w2"), ("bob", "w3")] {
+            assert!(!store.refresh(&e(&w, user, c), now + TTL).await.unwrap());
+        }
+        assert_eq!(store.online(&w, now + 6).await.unwrap().connections, 0);
+        assert_eq!(store.online(&t, now + 6).await.unwrap().connections, 4);
+        assert!(store.tenant_removed(&w, now, now + 6).await.unwrap());
+        assert!(
+            !store.tenant_removed(&w, now + 10, now + 11).await.unwrap(),
+            "a connection registered after the removal was not removed by it"
+        );
+        assert!(!store.tenant_removed(&t, now, now + 6).await.unwrap());
+        store.remove_tenant(&w, removed_at, TTL).await.unwrap();
+        // The id may have connections again (a new tenant of that name).
+        let got = store
+            .register(&e(&w, "alice", "w4"), many, now + 10, now + 10 + TTL)
+            .await
+            .unwrap();
+        assert_eq!(got, admitted());
+        assert_eq!(store.online(&w, now + 11).await.unwrap().connections, 1);
     }
 }

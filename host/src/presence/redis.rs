@@ -9,6 +9,11 @@
 //! one. Registering is one Lua script: purge what expired, count the live
 //! connections of the user and of the tenant, apply the policy, add.
 //!
+//! A deleted tenant's keys are removed at once, and
+//! `{<prefix>:presence:<tenant>}:removed` keeps the removal time (Unix ms)
+//! for a while, so its connections on other nodes learn why their entry
+//! went.
+//!
 //! Bounded: expired members are purged on every registration and never
 //! counted or listed; every key expires [`KEY_TTL_FACTOR`] × the presence
 //! TTL after its last write, so the keys of a dead node's users vanish.
@@ -103,6 +108,10 @@ impl RedisPresence {
 
     fn user_key(&self, tenant: &str, user: &str) -> String {
         format!("{}:user:{user}", self.tag(tenant))
+    }
+
+    fn removed_key(&self, tenant: &str) -> String {
+        format!("{}:removed", self.tag(tenant))
     }
 
     async fn conn(&self) -> Result<ConnectionManager, PresenceError> {
@@ -210,6 +219,54 @@ impl PresenceStore for RedisPresence {
             .iter()
             .filter_map(|m| m.split_once(' ').map(|(_, user)| user));
         Ok(Online::from_users(users))
+    }
+
+    async fn remove_tenant(
+        &self,
+        tenant: &str,
+        now_ms: u64,
+        remember_ms: u64,
+    ) -> Result<(), PresenceError> {
+        let mut conn = self.conn().await?;
+        let members: Vec<String> = conn
+            .zrange(self.conns_key(tenant), 0, -1)
+            .await
+            .map_err(failure)?;
+        let mut users: Vec<&str> = members
+            .iter()
+            .filter_map(|m| m.split_once(' ').map(|(_, user)| user))
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        // One transaction: a connection registered after the read above
+        // loses its entry with the rest (its user key then just expires).
+        let mut pipe = ::redis::pipe();
+        pipe.atomic().del(self.conns_key(tenant)).ignore();
+        for user in users {
+            pipe.del(self.user_key(tenant, user)).ignore();
+        }
+        pipe.cmd("SET")
+            .arg(self.removed_key(tenant))
+            .arg(now_ms)
+            .arg("PX")
+            .arg(remember_ms.max(1))
+            .ignore();
+        pipe.query_async::<()>(&mut conn).await.map_err(failure)
+    }
+
+    async fn tenant_removed(
+        &self,
+        tenant: &str,
+        registered_ms: u64,
+        _now_ms: u64,
+    ) -> Result<bool, PresenceError> {
+        let at: Option<u64> = self
+            .conn()
+            .await?
+            .get(self.removed_key(tenant))
+            .await
+            .map_err(failure)?;
+        Ok(at.is_some_and(|at| registered_ms <= at))
     }
 }
 

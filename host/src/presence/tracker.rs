@@ -13,9 +13,15 @@
 //! reason `replaced`). Ones on another node are closed by that node at
 //! its next refresh, which finds the entry gone. A failed refresh (store
 //! unreachable) keeps the connection open and retries at the next tick.
+//!
+//! A deleted tenant: [`Tracker::remove_tenant`] removes all its entries,
+//! so its connections on other nodes end at their next refresh too, with
+//! `beacon.closed` reason `tenant_deleted` (the store remembers the
+//! removal for a while, to tell that apart from `replaced`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +35,8 @@ use crate::log::now_ms;
 use crate::sse::frame;
 
 /// `beacon.closed`: the server ended this stream; do not reconnect for
-/// `reason: "replaced"` (the same user opened a newer connection).
+/// `reason: "replaced"` (the same user opened a newer connection) or
+/// `"tenant_deleted"`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Closed {
     pub reason: &'static str,
@@ -105,7 +112,9 @@ impl Tracker {
             tenant: tenant.to_owned(),
             user: user.to_owned(),
             connection: connection.to_owned(),
+            registered_ms: now,
             closed,
+            tenant_deleted: Arc::default(),
             stop: CancellationToken::new(),
         };
         tokio::spawn(lease.refresh_loop());
@@ -116,6 +125,15 @@ impl Tracker {
     pub async fn online(&self, tenant: &str) -> Result<Online, PresenceError> {
         self.store.online(tenant, now_ms()).await
     }
+
+    /// Removes every entry of a deleted tenant: its connections on other
+    /// nodes end at their next refresh (this node's are ended by the hub).
+    pub async fn remove_tenant(&self, tenant: &str) -> Result<(), PresenceError> {
+        let remember = u64::try_from(self.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2);
+        self.store.remove_tenant(tenant, now_ms(), remember).await
+    }
 }
 
 /// A registered connection. Dropping it removes the entry.
@@ -124,8 +142,12 @@ pub struct Lease {
     tenant: String,
     user: String,
     connection: String,
-    /// Cancelled when the connection was replaced (close-oldest).
+    registered_ms: u64,
+    /// Cancelled when the connection was replaced (close-oldest) or its
+    /// tenant deleted.
     closed: CancellationToken,
+    /// Set, before `closed` is cancelled, when the tenant was deleted.
+    tenant_deleted: Arc<AtomicBool>,
     /// Cancelled on drop: stops the refresh task.
     stop: CancellationToken,
 }
@@ -139,6 +161,7 @@ impl Lease {
             self.connection.clone(),
         );
         let (closed, stop) = (self.closed.clone(), self.stop.clone());
+        let (registered_ms, tenant_deleted) = (self.registered_ms, self.tenant_deleted.clone());
         async move {
             let entry = Entry {
                 tenant: &tenant,
@@ -156,6 +179,12 @@ impl Lease {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::debug!(%tenant, %connection, "presence entry gone; closing");
+                        let deleted = tracker
+                            .store
+                            .tenant_removed(&tenant, registered_ms, now_ms())
+                            .await
+                            .unwrap_or(false);
+                        tenant_deleted.store(deleted, Ordering::Release);
                         closed.cancel();
                         return;
                     }
@@ -177,12 +206,15 @@ impl Lease {
         let closed = self.closed.clone();
         let tail = futures::stream::once(async move {
             let lease = self;
-            lease.closed.is_cancelled().then(|| {
-                Ok(frame::control(
-                    "beacon.closed",
-                    &Closed { reason: "replaced" },
-                ))
-            })
+            let reason = if lease.tenant_deleted.load(Ordering::Acquire) {
+                "tenant_deleted"
+            } else {
+                "replaced"
+            };
+            lease
+                .closed
+                .is_cancelled()
+                .then(|| Ok(frame::control("beacon.closed", &Closed { reason })))
         })
         .filter_map(std::future::ready);
         body.take_until(closed.cancelled_owned()).chain(tail)
@@ -297,5 +329,39 @@ mod tests {
         assert_eq!(frames.len(), 1, "only beacon.closed");
         assert!(started.elapsed() < heartbeat * 5, "{:?}", started.elapsed());
         assert_eq!(node_a.online("t").await.unwrap().connections, 1);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_tenants_connections_on_other_nodes_close_as_tenant_deleted() {
+        let store: crate::presence::SharedPresence = Arc::new(MemoryPresence::new());
+        let heartbeat = Duration::from_millis(100);
+        let node_a = Tracker::new(store.clone(), Duration::from_secs(30), heartbeat);
+        let node_b = Tracker::new(store, Duration::from_secs(30), heartbeat);
+        let admit = |tenant: &'static str, connection: &'static str| {
+            let node_b = node_b.clone();
+            async move {
+                node_b
+                    .admit(tenant, "u", connection, caps(CapPolicy::RefuseNewest))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let gone = admit("t", "b-1").await.hold(futures::stream::pending());
+        let kept = admit("other", "b-2").await;
+        node_a.remove_tenant("t").await.unwrap();
+        let frames: Vec<_> = tokio::time::timeout(Duration::from_secs(5), gone.collect())
+            .await
+            .expect("closed at the next refresh");
+        let frames: Vec<Bytes> = frames.into_iter().map(|f| f.unwrap_or_default()).collect();
+        assert_eq!(
+            frames,
+            vec![Bytes::from(
+                "event: beacon.closed\ndata: {\"reason\":\"tenant_deleted\"}\n\n"
+            )]
+        );
+        assert_eq!(node_a.online("t").await.unwrap().connections, 0);
+        assert_eq!(node_a.online("other").await.unwrap().connections, 1);
+        drop(kept);
     }
 }

@@ -11,6 +11,9 @@
 //!    are skipped. So nothing is missed and nothing is sent twice.
 //! 4. **Live**: frames shared from the hub, heartbeats, shutdown.
 //!
+//! In any phase, a stream whose tenant is deleted ends at once with
+//! `beacon.closed` (reason `tenant_deleted`), through its hub guard.
+//!
 //! The state is one small struct per connection; event frames are shared
 //! `Bytes`, never copied per subscriber.
 
@@ -29,9 +32,12 @@ use tokio_util::sync::CancellationToken;
 use super::filter::Filter;
 use super::frame;
 use super::view::{self, Shaped};
-use crate::hub::{Delivery, Hub};
+use crate::hub::{Delivery, Hub, TenantGuard};
 use crate::log::{Epoch, LogError, Offset, Position, SharedLog};
 use crate::metrics::{self, Handles, OpenConnection};
+use crate::plugins::gate::{self, Context, Registration};
+use crate::plugins::registry::{Plugins, TenantPlugins};
+use crate::presence::tracker::Closed;
 use crate::schema::Registry;
 
 /// Events read from the log per replay page.
@@ -95,6 +101,8 @@ pub struct Request {
     /// ends with `beacon.token_expired`, so the client fetches a new token
     /// and resumes by id. Checked at each heartbeat.
     pub token_expires_at: u64,
+    /// The subscriber's context for the tenant's deliver plugins.
+    pub context: Option<Arc<Context>>,
 }
 
 /// Stream-wide settings.
@@ -175,8 +183,14 @@ struct Connection {
     pending: VecDeque<Bytes>,
     heartbeat: Interval,
     shutdown: CancellationToken,
+    /// Cancelled when the tenant is deleted (see [`Hub::close_tenant`]).
+    tenant_guard: TenantGuard,
     /// Contracts, for version views.
     schemas: Arc<Registry>,
+    /// The node's plugins (deliver gates, converters), if it runs any.
+    plugins: Option<Arc<Plugins>>,
+    /// This subscriber's context, counted as open for batched gate calls.
+    gate: Option<Registration>,
     /// See [`Request::token_expires_at`].
     token_expires_at: u64,
     /// `(type, published version)` pairs already reported incompatible.
@@ -191,6 +205,7 @@ pub async fn open(
     hub: Arc<Hub>,
     log: SharedLog,
     schemas: Arc<Registry>,
+    plugins: Option<Arc<Plugins>>,
     request: Request,
     timing: Timing,
     shutdown: CancellationToken,
@@ -201,7 +216,13 @@ pub async fn open(
         last_event_id,
         connection_id,
         token_expires_at,
+        context,
     } = request;
+    let gate = plugins
+        .as_ref()
+        .zip(context)
+        .map(|(plugins, context)| plugins.contexts.register(&tenant, context));
+    let tenant_guard = hub.guard(&tenant);
     let info = log.read(&tenant, Offset::MAX, 0).await?;
     let mut pending = VecDeque::with_capacity(3);
     pending.push_back(frame::preamble(timing.retry));
@@ -288,7 +309,10 @@ pub async fn open(
         pending,
         heartbeat,
         shutdown,
+        tenant_guard,
         schemas,
+        plugins,
+        gate,
         token_expires_at,
         incompatible_sent: Vec::new(),
         metrics: metrics::handles(),
@@ -318,6 +342,7 @@ impl Connection {
             }
             match self.phase {
                 Phase::Done => return None,
+                _ if self.tenant_guard.closed().is_cancelled() => self.close_for_deleted_tenant(),
                 Phase::CatchUp { subscribed } => self.catch_up(subscribed).await,
                 Phase::Live => self.live().await,
             }
@@ -328,6 +353,7 @@ impl Connection {
     async fn catch_up(&mut self, subscribed: bool) {
         let read = tokio::select! {
             _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
+            _ = self.tenant_guard.closed().cancelled() => return self.close_for_deleted_tenant(),
             read = self.log.read(&self.tenant, self.last, REPLAY_PAGE) => read,
         };
         let page = match read {
@@ -337,6 +363,7 @@ impl Connection {
                 self.pending.push_back(frame::HEARTBEAT);
                 tokio::select! {
                     _ = self.shutdown.cancelled() => self.close_for_shutdown(),
+                    _ = self.tenant_guard.closed().cancelled() => self.close_for_deleted_tenant(),
                     _ = tokio::time::sleep(REPLAY_RETRY) => {}
                 }
                 return;
@@ -347,6 +374,7 @@ impl Connection {
             return;
         }
         let full = page.events.len() == REPLAY_PAGE;
+        let tenant_plugins = self.tenant_plugins();
         for event in &page.events {
             self.last = event.offset;
             if !self.filter.matches(&event.meta) {
@@ -356,8 +384,18 @@ impl Connection {
                 epoch: self.epoch.clone(),
                 offset: event.offset,
             };
+            if let Some(pipeline) = &tenant_plugins {
+                let id = position.to_string();
+                let event = (id.as_str(), &event.meta, event.envelope.as_str());
+                if !self.gate_allows(pipeline, event, None).await {
+                    continue;
+                }
+            }
+            let plugins = self.plugins.as_deref().zip(tenant_plugins.as_deref());
             let shaped = match self.filter.view_for(&event.meta.kind) {
-                Some(wanted) => view::shape(&position, event, wanted, &self.schemas),
+                Some(wanted) => {
+                    view::shape_converted(&position, event, wanted, &self.schemas, plugins).await
+                }
                 None => frame::event_frame(&position, event).map_or(Shaped::Skip, Shaped::Frame),
             };
             self.send_shaped(&event.meta.kind, shaped);
@@ -365,6 +403,9 @@ impl Connection {
         if !full {
             if subscribed {
                 self.phase = Phase::Live;
+            } else if self.tenant_guard.closed().is_cancelled() {
+                // No new tail for a deleted tenant.
+                self.close_for_deleted_tenant();
             } else {
                 match self.hub.subscribe(&self.tenant).await {
                     Ok(rx) => {
@@ -375,6 +416,7 @@ impl Connection {
                         tracing::warn!(tenant = %self.tenant, %error, "subscribe failed; retrying");
                         tokio::select! {
                             _ = self.shutdown.cancelled() => self.close_for_shutdown(),
+                            _ = self.tenant_guard.closed().cancelled() => self.close_for_deleted_tenant(),
                             _ = tokio::time::sleep(REPLAY_RETRY) => {}
                         }
                     }
@@ -392,6 +434,7 @@ impl Connection {
         let received = tokio::select! {
             biased;
             _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
+            _ = self.tenant_guard.closed().cancelled() => return self.close_for_deleted_tenant(),
             received = rx.recv() => received,
             _ = self.heartbeat.tick() => {
                 if crate::auth::jwt::now_s() >= self.token_expires_at {
@@ -403,12 +446,12 @@ impl Connection {
         };
         match received {
             Ok(delivery) => {
-                self.accept(&delivery);
+                self.accept(&delivery).await;
                 // Take whatever else is already waiting, so a burst goes out
                 // in one write.
                 while self.pending.len() < 64 {
                     match self.rx.as_mut().map(|rx| rx.try_recv()) {
-                        Some(Ok(delivery)) => self.accept(&delivery),
+                        Some(Ok(delivery)) => self.accept(&delivery).await,
                         Some(Err(broadcast::error::TryRecvError::Lagged(_))) => {
                             return self.overflow();
                         }
@@ -417,12 +460,46 @@ impl Connection {
                 }
             }
             Err(RecvError::Lagged(_)) => self.overflow(),
-            // The hub's tail stopped: only on shutdown.
+            // The hub's tail stopped: the tenant was deleted, or shutdown.
+            Err(RecvError::Closed) if self.tenant_guard.closed().is_cancelled() => {
+                self.close_for_deleted_tenant()
+            }
             Err(RecvError::Closed) => self.close_for_shutdown(),
         }
     }
 
-    fn accept(&mut self, delivery: &Delivery) {
+    /// The tenant's active plugins, if it has any.
+    fn tenant_plugins(&self) -> Option<Arc<TenantPlugins>> {
+        self.plugins.as_ref()?.tenant(&self.tenant)
+    }
+
+    /// Whether the tenant's deliver plugins let this subscriber have the
+    /// event `(id, meta, envelope)`; `decisions` is a live event's cache.
+    async fn gate_allows(
+        &self,
+        pipeline: &TenantPlugins,
+        event: (&str, &crate::log::EventMeta, &str),
+        decisions: Option<&gate::Decisions>,
+    ) -> bool {
+        let (Some(plugins), Some(registration)) = (&self.plugins, &self.gate) else {
+            return true;
+        };
+        if !pipeline.has_gates() {
+            return true;
+        }
+        gate::allowed(
+            plugins,
+            pipeline,
+            &plugins.contexts,
+            &self.tenant,
+            registration.context(),
+            event,
+            decisions,
+        )
+        .await
+    }
+
+    async fn accept(&mut self, delivery: &Delivery) {
         if delivery.epoch != self.epoch {
             // The stream was recreated under us: say so, then replay the
             // new stream from its start.
@@ -436,9 +513,25 @@ impl Connection {
         if !self.filter.matches(&delivery.meta) {
             return;
         }
+        let tenant_plugins = self.tenant_plugins();
+        if let Some(pipeline) = &tenant_plugins {
+            let id = Position {
+                epoch: delivery.epoch.clone(),
+                offset: delivery.offset,
+            }
+            .to_string();
+            let event = (id.as_str(), &delivery.meta, &*delivery.envelope);
+            if !self
+                .gate_allows(pipeline, event, Some(&delivery.gate))
+                .await
+            {
+                return;
+            }
+        }
         match self.filter.view_for(&delivery.meta.kind) {
             Some(wanted) => {
-                let shaped = view::shape_delivery(delivery, wanted, &self.schemas);
+                let plugins = self.plugins.as_deref().zip(tenant_plugins.as_deref());
+                let shaped = view::shape_delivery(delivery, wanted, &self.schemas, plugins).await;
                 self.send_shaped(&delivery.meta.kind, shaped);
             }
             None => {
@@ -528,6 +621,17 @@ impl Connection {
         ));
     }
 
+    /// The tenant was deleted: `beacon.closed`, and clients should not
+    /// reconnect (the tenant's tokens no longer work).
+    fn close_for_deleted_tenant(&mut self) {
+        self.end_with(frame::control(
+            "beacon.closed",
+            &Closed {
+                reason: "tenant_deleted",
+            },
+        ));
+    }
+
     fn close_for_shutdown(&mut self) {
         self.end_with(frame::control(
             "beacon.shutdown",
@@ -610,6 +714,7 @@ mod tests {
             last_event_id: last,
             connection_id: "c-test".into(),
             token_expires_at: u64::MAX,
+            context: None,
         }
     }
 
@@ -665,6 +770,7 @@ mod tests {
                 hub.clone(),
                 log.clone(),
                 no_contracts(),
+                None,
                 request(resume.clone()),
                 TIMING,
                 CancellationToken::new(),
@@ -743,6 +849,9 @@ mod tests {
         async fn trim(&self, t: &str, now: u64) -> Result<u64, LogError> {
             self.inner.trim(t, now).await
         }
+        async fn delete(&self, t: &str) -> Result<(), LogError> {
+            self.inner.delete(t).await
+        }
         async fn health(&self) -> Result<(), LogError> {
             self.inner.health().await
         }
@@ -763,6 +872,7 @@ mod tests {
             hub.clone(),
             log.clone(),
             no_contracts(),
+            None,
             request(None),
             TIMING,
             CancellationToken::new(),
@@ -779,6 +889,7 @@ mod tests {
             hub,
             log,
             no_contracts(),
+            None,
             request(Some(resume)),
             TIMING,
             CancellationToken::new(),
@@ -798,6 +909,7 @@ mod tests {
             hub.clone(),
             log.clone(),
             no_contracts(),
+            None,
             request(None),
             TIMING,
             CancellationToken::new(),
@@ -823,6 +935,7 @@ mod tests {
             hub,
             log,
             no_contracts(),
+            None,
             request(Some(resume)),
             TIMING,
             CancellationToken::new(),
@@ -871,6 +984,7 @@ mod tests {
             hub.clone(),
             log.clone(),
             no_contracts(),
+            None,
             request(Some(first)),
             TIMING,
             CancellationToken::new(),
@@ -893,6 +1007,7 @@ mod tests {
             hub,
             log.clone(),
             no_contracts(),
+            None,
             request(Some(future)),
             TIMING,
             CancellationToken::new(),
@@ -913,6 +1028,7 @@ mod tests {
             hub,
             log,
             no_contracts(),
+            None,
             request(None),
             TIMING,
             shutdown.clone(),
@@ -988,6 +1104,7 @@ mod tests {
             hub.clone(),
             log.clone(),
             schemas.clone(),
+            None,
             with_types("x.y@1", Some(origin)),
             TIMING,
             CancellationToken::new(),
@@ -998,6 +1115,7 @@ mod tests {
             hub.clone(),
             log.clone(),
             schemas.clone(),
+            None,
             with_types("x.y@1", None),
             TIMING,
             CancellationToken::new(),
@@ -1079,10 +1197,11 @@ mod tests {
             frame: Bytes::from_static(b"original"),
             envelope: stored.envelope.clone().into(),
             views: Default::default(),
+            gate: Default::default(),
         };
         let (Shaped::Frame(a), Shaped::Frame(b)) = (
-            view::shape_delivery(&delivery, 1, &schemas),
-            view::shape_delivery(&delivery, 1, &schemas),
+            rt.block_on(view::shape_delivery(&delivery, 1, &schemas, None)),
+            rt.block_on(view::shape_delivery(&delivery, 1, &schemas, None)),
         ) else {
             panic!("not framed");
         };
@@ -1092,7 +1211,8 @@ mod tests {
             "the second subscriber shares the first one's bytes"
         );
         assert!(!a.windows(3).any(|w| w == b"\"c\""), "projected away");
-        let Shaped::Frame(same) = view::shape_delivery(&delivery, 2, &schemas) else {
+        let Shaped::Frame(same) = rt.block_on(view::shape_delivery(&delivery, 2, &schemas, None))
+        else {
             panic!()
         };
         assert!(same.windows(8).any(|w| w == b"\"c\":true"));
@@ -1113,6 +1233,7 @@ mod tests {
             hub,
             log,
             no_contracts(),
+            None,
             expiring,
             timing,
             CancellationToken::new(),

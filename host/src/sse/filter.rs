@@ -136,6 +136,26 @@ impl Filter {
     }
 }
 
+/// A list of event type patterns (`order.created`, `order.*`, `*`), as a
+/// plugin is activated for. Empty matches every type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypePatterns(Vec<Pattern>);
+
+impl TypePatterns {
+    /// Parses patterns with the rules of the `types` query, without `@N`.
+    pub fn parse(patterns: &[String]) -> Result<TypePatterns, String> {
+        if let Some(bad) = patterns.iter().find(|p| p.contains(['@', ','])) {
+            return Err(format!("`{bad}` is not a valid type pattern"));
+        }
+        let filter = Filter::parse(Some(&patterns.join(",")), None, "")?;
+        Ok(TypePatterns(filter.types))
+    }
+
+    pub fn matches(&self, kind: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|p| p.matches(kind))
+    }
+}
+
 fn parse_list(
     name: &str,
     value: Option<&str>,
@@ -171,6 +191,18 @@ mod tests {
             subject: subject.map(Into::into),
             audience: audience.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn type_pattern_lists() {
+        let p = TypePatterns::parse(&["order.*".into(), "payment.succeeded".into()]).unwrap();
+        assert!(p.matches("order.created"));
+        assert!(p.matches("payment.succeeded"));
+        assert!(!p.matches("payment.failed"));
+        assert!(TypePatterns::parse(&[]).unwrap().matches("anything"));
+        assert!(TypePatterns::parse(&["order.created@1".into()]).is_err());
+        assert!(TypePatterns::parse(&["a,b".into()]).is_err());
+        assert!(TypePatterns::parse(&["bad type".into()]).is_err());
     }
 
     #[test]

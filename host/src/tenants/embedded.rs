@@ -152,6 +152,32 @@ impl TenantStore for EmbeddedTenants {
         tx.commit().map_err(backend)
     }
 
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let tx = self.db.begin_write().map_err(backend)?;
+        let existed = {
+            let mut tenants = tx.open_table(TENANTS).map_err(backend)?;
+            let existed = tenants.remove(id).map_err(backend)?.is_some();
+            let mut index = tx.open_table(KEY_INDEX).map_err(backend)?;
+            let mut keys = tx.open_table(API_KEYS).map_err(backend)?;
+            // `id + "\0"` is the smallest string above `id`: the range holds
+            // exactly this tenant's keys.
+            let next = format!("{id}\0");
+            let mut hashes = Vec::new();
+            index
+                .retain_in((id, "")..(next.as_str(), ""), |_, hash| {
+                    hashes.push(hash.to_owned());
+                    false
+                })
+                .map_err(backend)?;
+            for hash in hashes {
+                keys.remove(hash.as_str()).map_err(backend)?;
+            }
+            existed
+        };
+        tx.commit().map_err(backend)?;
+        Ok(existed)
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         self.db.begin_read().map(drop).map_err(backend)
     }

@@ -131,6 +131,10 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn delete_key(&self, tenant: &str, key_id: &str) -> Result<(), StoreError>;
     /// Every tenant, ordered by id.
     async fn list(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Removes the tenant's record (with its signing secret and registered
+    /// JWT keys) and every API key it holds, in one atomic step. False if
+    /// there was no such tenant (keys left without one are removed anyway).
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
     /// Checks that the store answers.
     async fn health(&self) -> Result<(), StoreError>;
 }
@@ -240,6 +244,48 @@ pub(crate) mod conformance {
             .collect();
         assert!(ids.contains(&a.id) && ids.contains(&b.id));
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        deleting(store, prefix).await;
+    }
+
+    /// Deleting a tenant takes its keys with it and nothing of another's.
+    async fn deleting(store: &dyn TenantStore, prefix: &str) {
+        let gone = tenant(&format!("{prefix}gone"));
+        // A tenant whose id extends the deleted one's keeps everything.
+        let kept = tenant(&format!("{prefix}gone-2"));
+        let mut disabled = gone.clone();
+        disabled.disabled = true;
+        store.create(&gone, &key(&gone.id, 1)).await.unwrap();
+        store.update(&disabled).await.unwrap();
+        store.put_key(&key(&gone.id, 2)).await.unwrap();
+        store.create(&kept, &key(&kept.id, 1)).await.unwrap();
+
+        assert!(store.delete(&gone.id).await.unwrap());
+        assert_eq!(store.get(&gone.id).await.unwrap(), None);
+        assert!(store.keys(&gone.id).await.unwrap().is_empty());
+        for n in [1, 2] {
+            assert_eq!(
+                store.key_by_hash(&key(&gone.id, n).hash).await.unwrap(),
+                None,
+                "key {n} of a deleted tenant still works"
+            );
+        }
+        let ids: Vec<_> = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert!(!ids.contains(&gone.id));
+        assert_eq!(store.get(&kept.id).await.unwrap(), Some(kept.clone()));
+        assert_eq!(store.keys(&kept.id).await.unwrap(), vec![key(&kept.id, 1)]);
+        assert!(!store.delete(&gone.id).await.unwrap(), "already gone");
+        assert!(!store.delete(&format!("{prefix}never")).await.unwrap());
+
+        // The id can be taken again, from nothing.
+        store.create(&gone, &key(&gone.id, 3)).await.unwrap();
+        assert_eq!(store.get(&gone.id).await.unwrap(), Some(gone.clone()));
+        assert_eq!(store.keys(&gone.id).await.unwrap(), vec![key(&gone.id, 3)]);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `{<prefix>:tenants}:api-keys` (hash key-hash → JSON key) and
 //! `{<prefix>:tenants}:keys:<tenant>` (hash key-id → key-hash).
 //! Creating a tenant with its first key, adding a key under the per-tenant
-//! cap, and deleting a key are each one Lua script, so they are atomic.
+//! cap, deleting a key, and deleting a tenant with all its keys are each
+//! one Lua script, so they are atomic.
 
 use ::redis::aio::ConnectionManager;
 use ::redis::{AsyncCommands, Script};
@@ -49,6 +50,17 @@ redis.call('HDEL', KEYS[1], hash)
 return 1
 ";
 
+/// KEYS: tenants, api-keys, tenant's key index. ARGV: id.
+/// Returns 1 if the tenant existed.
+const DELETE_TENANT_LUA: &str = r"
+local existed = redis.call('HDEL', KEYS[1], ARGV[1])
+for _, hash in ipairs(redis.call('HVALS', KEYS[3])) do
+  redis.call('HDEL', KEYS[2], hash)
+end
+redis.call('DEL', KEYS[3])
+return existed
+";
+
 pub struct RedisTenants {
     redis: LazyRedis,
     tag: String,
@@ -56,6 +68,7 @@ pub struct RedisTenants {
     update: Script,
     put_key: Script,
     delete_key: Script,
+    delete_tenant: Script,
 }
 
 impl RedisTenants {
@@ -67,6 +80,7 @@ impl RedisTenants {
             update: Script::new(UPDATE_LUA),
             put_key: Script::new(PUT_KEY_LUA),
             delete_key: Script::new(DELETE_KEY_LUA),
+            delete_tenant: Script::new(DELETE_TENANT_LUA),
         })
     }
 
@@ -214,6 +228,19 @@ impl TenantStore for RedisTenants {
             return Err(StoreError::NotFound("API key"));
         }
         Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let existed: i64 = self
+            .delete_tenant
+            .key(self.tenants_key())
+            .key(self.api_keys_key())
+            .key(self.index_key(id))
+            .arg(id)
+            .invoke_async(&mut self.conn().await?)
+            .await
+            .map_err(unavailable)?;
+        Ok(existed == 1)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -13,8 +13,11 @@ use serde_json::{Map, Value, json};
 
 use crate::api::error::ErrorBody;
 use crate::api::health::{Health, Readiness};
-use crate::api::ops::Stats;
-use crate::api::publish::{PartiallyPublished, Published, PublishedBatch};
+use crate::api::ops::{Stats, TenantStats};
+use crate::api::plugins::{
+    Activate, DeliverTest, Logs, PluginList, PluginView, TestResult, Uploaded,
+};
+use crate::api::publish::{NotStored, PartiallyPublished, Published, PublishedBatch};
 use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
 use crate::api::tenants::{
     CreateKey, CreateTenant, CreatedKey, CreatedTenant, JwtKeys, KeyList, SetJwtKeys, TenantInfo,
@@ -23,6 +26,7 @@ use crate::api::tenants::{
 use crate::api::tokens::{MintToken, Minted};
 use crate::event::{Envelope, FieldError, PublishEvent};
 use crate::limits::TenantLimits;
+use crate::plugins::dead_letters::DeadLetterPage;
 use crate::presence::Online;
 use crate::presence::tracker::Closed;
 use crate::schema::compat::{CheckResult, Mode};
@@ -68,11 +72,14 @@ fn types() -> Vec<Described> {
         described::<SetJwtKeys>("SetJwtKeys", Request),
         described::<MintToken>("MintToken", Request),
         described::<SetMode>("SetMode", Request),
+        described::<Activate>("Activate", Request),
+        described::<DeliverTest>("DeliverTest", Request),
         described::<ErrorBody<'static>>("ErrorBody", Answer),
         described::<FieldError>("FieldError", Answer),
         described::<Published>("Published", Answer),
         described::<PublishedBatch>("PublishedBatch", Answer),
         described::<PartiallyPublished>("PartiallyPublished", Answer),
+        described::<NotStored>("NotStored", Answer),
         described::<Envelope>("Envelope", Answer),
         described::<Connected<'static>>("Connected", Answer),
         described::<Gap>("Gap", Answer),
@@ -99,7 +106,14 @@ fn types() -> Vec<Described> {
         described::<Health>("Health", Answer),
         described::<Readiness>("Readiness", Answer),
         described::<Stats>("Stats", Answer),
+        described::<TenantStats>("TenantStats", Answer),
         described::<Online>("Online", Answer),
+        described::<PluginList>("PluginList", Answer),
+        described::<PluginView>("PluginView", Answer),
+        described::<Uploaded>("Uploaded", Answer),
+        described::<Logs>("Logs", Answer),
+        described::<TestResult>("TestResult", Answer),
+        described::<DeadLetterPage>("DeadLetterPage", Answer),
         described::<TenantLimits>("TenantLimits", Request),
     ]
 }
@@ -154,8 +168,9 @@ const CONTROL_EVENTS: [ControlEvent; 7] = [
     (
         "Incompatible",
         "`beacon.incompatible`: events of `type` published as version `published` cannot be \
-         shown in the shape of version `wanted` (the change is not additive); they are skipped \
-         for this subscriber. Sent once per type and published version.",
+         shown in the shape of version `wanted` (the change is not additive, and no converter \
+         plugin of the tenant converted them); they are skipped for this subscriber. Sent once \
+         per type and published version.",
         &[
             ("type", "The event type."),
             (
@@ -198,9 +213,10 @@ const CONTROL_EVENTS: [ControlEvent; 7] = [
     ),
     (
         "Closed",
-        "`beacon.closed`: the server ended this stream; with reason `replaced` the same user \
-         opened a newer connection above their cap (`close-oldest`): do not reconnect.",
-        &[("reason", "Always `replaced`.")],
+        "`beacon.closed`: the server ended this stream; do not reconnect. With reason \
+         `replaced` the same user opened a newer connection above their cap (`close-oldest`); \
+         with `tenant_deleted` the tenant was deleted.",
+        &[("reason", "`replaced` or `tenant_deleted`.")],
     ),
 ];
 
@@ -233,9 +249,9 @@ fn unwrap_descriptions(schema: &mut Value) {
     }
 }
 
-/// Adds the control events' descriptions (and the overflow reason's
-/// constant) to a generated schema named `name`; other schemas are left
-/// as they are.
+/// Adds the control events' descriptions (and the overflow and closed
+/// reasons' values) to a generated schema named `name`; other schemas are
+/// left as they are.
 fn describe(name: &str, schema: &mut Value) {
     let Some((_, description, fields)) = CONTROL_EVENTS.iter().find(|(n, _, _)| *n == name) else {
         return;
@@ -252,10 +268,17 @@ fn describe(name: &str, schema: &mut Value) {
             property.insert("description".into(), json!(text));
         }
     }
-    if name == "Overflow"
-        && let Some(reason) = properties.get_mut("reason").and_then(Value::as_object_mut)
-    {
-        reason.insert("const".into(), json!("slow_consumer"));
+    let Some(reason) = properties.get_mut("reason").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match name {
+        "Overflow" => {
+            reason.insert("const".into(), json!("slow_consumer"));
+        }
+        "Closed" => {
+            reason.insert("enum".into(), json!(["replaced", "tenant_deleted"]));
+        }
+        _ => {}
     }
 }
 

@@ -45,8 +45,9 @@ pub fn document() -> Value {
             "title": "Beacon API",
             "version": env!("CARGO_PKG_VERSION"),
             "summary": "Multi-tenant real-time events: publish over HTTP, subscribe over Server-Sent Events.",
-            "description": "Tenants publish JSON events, checked against their type's contract and \
-                stored in a durable, replayable log; subscribers receive them over Server-Sent \
+            "description": "Tenants publish JSON events, checked against their type's contract, \
+                optionally shaped by the tenant's WebAssembly plugins, and stored in a durable, \
+                replayable log; subscribers receive them over Server-Sent \
                 Events and resume exactly with `Last-Event-ID`. Every error answers an \
                 `ErrorBody`. The JSON Schemas of these types are also published as files under \
                 `schemas/beacon/`.",
@@ -56,6 +57,8 @@ pub fn document() -> Value {
             {"name": "events", "description": "Publishing and subscribing."},
             {"name": "tenants", "description": "Tenant administration (admin token)."},
             {"name": "tokens", "description": "Subscriber tokens (tenant API key)."},
+            {"name": "plugins", "description": "The tenant's WebAssembly plugins (tenant API key, \
+                `plugins` scope) and their dead letters (`read` scope)."},
             {"name": "schemas", "description": "Event contracts (admin token)."},
             {"name": "operations", "description": "Health, readiness, metrics, stats, this document."},
         ],
@@ -79,14 +82,17 @@ fn security_schemes() -> Value {
         "tenantApiKey": {
             "type": "http",
             "scheme": "bearer",
-            "description": "A tenant API key (`bk_...`), returned once when the tenant is created.",
+            "description": "A tenant API key (`bk_...`), shown once when it is created. Each key \
+                has scopes: `publish` (publish, mint tokens), `plugins` (manage plugins), `read` \
+                (presence, dead letters, stats).",
         },
         "subscriberToken": {
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
             "description": "A subscriber JWT (HS256, signed with the tenant's signing secret; \
-                claims `sub`, `tenant`, `exp`, optional `types`).",
+                claims `sub`, `tenant`, `exp`, optional `types`, `subjects` and the tenant's own \
+                claims for its deliver plugins).",
         },
         "subscriberTokenQuery": {
             "type": "apiKey",
@@ -114,6 +120,11 @@ fn parameters() -> Value {
             "name": "key_id", "in": "path", "required": true,
             "description": "An API key's public id (`k_...`).",
             "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+        },
+        "PluginName": {
+            "name": "name", "in": "path", "required": true,
+            "description": "The plugin's name.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9-]*$"},
         },
         "Version": {
             "name": "n", "in": "path", "required": true,
@@ -210,11 +221,26 @@ fn paths() -> Value {
         "/v1/events": {"post": publish()},
         "/v1/stream": {"get": stream()},
         "/v1/presence": {"get": presence()},
+        "/v1/plugins": {"get": list_plugins()},
+        "/v1/plugins/{name}": {
+            "parameters": [param_ref("PluginName")],
+            "get": get_plugin(),
+            "put": activate_plugin(),
+            "delete": delete_plugin(),
+        },
+        "/v1/plugins/{name}/versions": {
+            "parameters": [param_ref("PluginName")],
+            "post": upload_plugin_version(),
+        },
+        "/v1/plugins/{name}/logs": {"parameters": [param_ref("PluginName")], "get": plugin_logs()},
+        "/v1/plugins/{name}/test": {"parameters": [param_ref("PluginName")], "post": test_plugin()},
+        "/v1/dead-letters": {"get": dead_letters()},
         "/v1/tenants": {"post": create_tenant(), "get": list_tenants()},
         "/v1/tenants/{id}": {
             "parameters": [param_ref("TenantId")],
             "get": get_tenant(),
             "patch": update_tenant(),
+            "delete": delete_tenant(),
         },
         "/v1/tenants/{id}/keys": {
             "parameters": [param_ref("TenantId")],
@@ -251,6 +277,15 @@ fn paths() -> Value {
         "/metrics": {"get": prometheus_metrics()},
         "/v1/stats": {"get": stats()},
         "/openapi.json": {"get": openapi_document()},
+        "/": {"get": console_page()},
+        "/console/{file}": {
+            "parameters": [{
+                "name": "file", "in": "path", "required": true,
+                "description": "A file of the console, e.g. `app.js`.",
+                "schema": {"type": "string", "minLength": 1},
+            }],
+            "get": console_file(),
+        },
     })
 }
 
@@ -263,7 +298,9 @@ fn publish() -> Value {
         (
             "201",
             json!({
-                "description": "Stored: `Published` for one event, `PublishedBatch` for an array.",
+                "description": "Stored: `Published` for one event, `PublishedBatch` for an array \
+                    (with a `null` id for each event the tenant's plugins dropped or sent to dead \
+                    letters, listed in `skipped`).",
                 "headers": {"Idempotent-Replayed": {
                     "description": "`true` when a retried request got the ids of its first attempt.",
                     "schema": {"type": "string", "const": "true"},
@@ -290,7 +327,9 @@ fn publish() -> Value {
             (
                 "422",
                 "The event does not match its contract: `invalid_event` (every violation as \
-                 `/data/...`), `unknown_type`, `unknown_version`, `deprecated_version`.",
+                 `/data/...`), `unknown_type`, `unknown_version`, `deprecated_version`; or \
+                 `rejected_by_plugin`: a plugin of the tenant refused it (details name the \
+                 plugin and its reason, per event). Nothing is stored.",
             ),
             (
                 "429",
@@ -305,10 +344,18 @@ fn publish() -> Value {
     let mut op = op;
     if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
         responses.insert(
+            "200".into(),
+            answer(
+                "One event that a plugin dropped or sent to dead letters (`outcome`): nothing \
+                 was stored.",
+                schema_ref("NotStored"),
+            ),
+        );
+        responses.insert(
             "207".into(),
             answer(
                 "With `partial=true`, some events of the batch were refused: the others were \
-                 stored.",
+                 stored, or kept out by plugins (`skipped`).",
                 schema_ref("PartiallyPublished"),
             ),
         );
@@ -508,7 +555,8 @@ fn sse_event() -> Value {
             control(
                 "beacon.closed",
                 "Closed",
-                "The connection was replaced by a newer one of its user; the stream ends.",
+                "The connection was replaced by a newer one of its user, or its tenant was \
+                 deleted; the stream ends.",
                 false,
             ),
             {
@@ -531,7 +579,8 @@ fn create_tenant() -> Value {
         &[
             (
                 "400",
-                "`invalid_tenant_id`, or `invalid_request` (not the expected JSON shape).",
+                "`invalid_tenant_id`, `invalid_limits` (a limit of 0), or `invalid_request` \
+                 (not the expected JSON shape).",
             ),
             UNAUTHORIZED,
             ("409", "`tenant_exists`."),
@@ -597,6 +646,26 @@ fn update_tenant() -> Value {
         "requestBody",
         body("The changes.", schema_ref("UpdateTenant")),
     )
+}
+
+fn delete_tenant() -> Value {
+    Value::Object(operation(
+        "deleteTenant",
+        "tenants",
+        "Delete a tenant and everything it owns: its events, dead letters, plugins, API keys, \
+         signing secret and JWT keys. It is disabled first, so its publishes and new streams \
+         are refused at once; its open streams end with `beacon.closed` (reason \
+         `tenant_deleted`). The id may then be taken again by a new, empty tenant. A failed \
+         deletion leaves the tenant disabled: ask again.",
+        admin(),
+        ("204", json!({"description": "Deleted."})),
+        &[
+            UNAUTHORIZED,
+            ("404", "`not_found`: no such tenant."),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    ))
 }
 
 fn create_key() -> Value {
@@ -698,7 +767,8 @@ fn mint_token() -> Value {
         &[
             (
                 "400",
-                "`invalid_request`: bad `sub`, `ttl_s` or `types`, or not the expected JSON shape.",
+                "`invalid_request`: bad `sub`, `ttl_s`, `types` or `subjects`, `claims` that set \
+                 a reserved claim or exceed 2048 bytes, or not the expected JSON shape.",
             ),
             UNAUTHORIZED,
             TOO_LARGE,
@@ -893,11 +963,26 @@ fn stats() -> Value {
     Value::Object(operation(
         "stats",
         "operations",
-        "A summary of this node: open connections, events published and delivered since \
-         start, tenants with a live tail, log backend and readiness, uptime.",
-        admin(),
-        ("200", answer("The summary.", schema_ref("Stats"))),
-        &[UNAUTHORIZED],
+        "With the admin token, a summary of this node: open connections, events published and \
+         delivered since start, tenants with a live tail, log backend and readiness, uptime. \
+         With a tenant API key (`read` scope), the counters of the tenant's plugins on this node.",
+        json!([{"adminToken": []}, {"tenantApiKey": []}]),
+        (
+            "200",
+            answer(
+                "`Stats` for the admin token, `TenantStats` for an API key.",
+                json!({"oneOf": [schema_ref("Stats"), schema_ref("TenantStats")]}),
+            ),
+        ),
+        &[
+            UNAUTHORIZED,
+            (
+                "403",
+                "`forbidden`: the key lacks the `read` scope; `tenant_disabled`.",
+            ),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
     ))
 }
 
@@ -918,6 +1003,298 @@ fn presence() -> Value {
     ))
 }
 
+const PLUGINS_SCOPE: (&str, &str) = (
+    "403",
+    "`forbidden`: the key lacks the `plugins` scope; `tenant_disabled`.",
+);
+const INVALID_NAME: (&str, &str) = (
+    "400",
+    "`invalid_name`: not 1-63 characters of `a-z 0-9 -` starting with a letter or digit.",
+);
+const UNKNOWN_PLUGIN: (&str, &str) = ("404", "`not_found`: no such plugin.");
+
+fn list_plugins() -> Value {
+    Value::Object(operation(
+        "listPlugins",
+        "plugins",
+        "The tenant's plugins: versions, activation, quarantine, and counters on the node that \
+         answers.",
+        tenant_key(),
+        (
+            "200",
+            answer("Every plugin, by name.", schema_ref("PluginList")),
+        ),
+        &[UNAUTHORIZED, PLUGINS_SCOPE, UNAVAILABLE, INTERNAL],
+    ))
+}
+
+fn get_plugin() -> Value {
+    Value::Object(operation(
+        "getPlugin",
+        "plugins",
+        "One plugin: its versions, activation, quarantine, and counters on the node that answers.",
+        tenant_key(),
+        ("200", answer("The plugin.", schema_ref("PluginView"))),
+        &[
+            INVALID_NAME,
+            UNAUTHORIZED,
+            PLUGINS_SCOPE,
+            UNKNOWN_PLUGIN,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    ))
+}
+
+fn activate_plugin() -> Value {
+    let op = operation(
+        "activatePlugin",
+        "plugins",
+        "Activate a version (an older one rolls back): which types it runs on, in which order, \
+         what happens when it fails. Takes effect on this node at once and on the others within \
+         a quarter second; lifts a quarantine.",
+        tenant_key(),
+        (
+            "200",
+            answer(
+                "The plugin, with its new activation.",
+                schema_ref("PluginView"),
+            ),
+        ),
+        &[
+            (
+                "400",
+                "`invalid_request` (not the expected JSON shape), `invalid_name`, \
+                 `invalid_types` (a bad type pattern), `invalid_limits` (a limit of 0).",
+            ),
+            UNAUTHORIZED,
+            PLUGINS_SCOPE,
+            UNKNOWN_PLUGIN,
+            TOO_LARGE,
+            UNSUPPORTED,
+            (
+                "422",
+                "`unknown_version`: the plugin has no such version; upload it first.",
+            ),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    with(
+        op,
+        "requestBody",
+        body("The version and how it runs.", schema_ref("Activate")),
+    )
+}
+
+fn delete_plugin() -> Value {
+    Value::Object(operation(
+        "deletePlugin",
+        "plugins",
+        "Remove a plugin: every version, its activation and quarantine. It stops running at \
+         once on this node, within a quarter second on the others.",
+        tenant_key(),
+        ("204", json!({"description": "Removed."})),
+        &[
+            INVALID_NAME,
+            UNAUTHORIZED,
+            PLUGINS_SCOPE,
+            UNKNOWN_PLUGIN,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    ))
+}
+
+fn upload_plugin_version() -> Value {
+    let mut op = operation(
+        "uploadPluginVersion",
+        "plugins",
+        "Upload a WebAssembly component as the plugin's next version (creating the plugin if \
+         needed). It is validated and compiled first; versions are immutable and named by \
+         their digest. Uploading the same bytes again returns the existing version.",
+        tenant_key(),
+        ("201", answer("A new version.", schema_ref("Uploaded"))),
+        &[
+            (
+                "400",
+                "`invalid_plugin`: the component cannot be a plugin (details give every \
+                 reason); `invalid_name`, `invalid_body`.",
+            ),
+            UNAUTHORIZED,
+            PLUGINS_SCOPE,
+            (
+                "413",
+                "`plugin_too_large`: the component exceeds `--max-plugin-bytes` (default 24 MiB).",
+            ),
+            (
+                "415",
+                "`unsupported_media_type`: the body is not `application/wasm`.",
+            ),
+            (
+                "422",
+                "`limit_reached`: the tenant holds 32 plugins, or the plugin 100 versions \
+                 (delete it to start over).",
+            ),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+        responses.insert(
+            "200".into(),
+            answer(
+                "These bytes were already a version of the plugin: that version; nothing changed.",
+                schema_ref("Uploaded"),
+            ),
+        );
+    }
+    with(
+        op,
+        "requestBody",
+        json!({
+            "required": true,
+            "description": "The component's bytes: a WebAssembly component implementing a \
+                world of the `beacon:plugin` package (`wit/plugin.wit`), at most \
+                `--max-plugin-bytes`.",
+            "content": {"application/wasm": {
+                "schema": {"type": "string", "contentMediaType": "application/wasm"},
+            }},
+        }),
+    )
+}
+
+fn plugin_logs() -> Value {
+    let op = operation(
+        "pluginLogs",
+        "plugins",
+        "The plugin's recent log on the node that answers: its `log` lines, its stdout and \
+         stderr, and Beacon's notes about it (failures, quarantine, activation).",
+        tenant_key(),
+        (
+            "200",
+            answer("The newest lines, oldest first.", schema_ref("Logs")),
+        ),
+        &[
+            ("400", "`invalid_name`, `invalid_query`."),
+            UNAUTHORIZED,
+            PLUGINS_SCOPE,
+            UNKNOWN_PLUGIN,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    with(
+        op,
+        "parameters",
+        json!([{
+            "name": "limit", "in": "query", "required": false,
+            "description": "How many of the newest lines; at most 500 are kept (a larger \
+                value returns them all).",
+            "schema": {"type": "integer", "minimum": 0, "default": 100},
+        }]),
+    )
+}
+
+fn test_plugin() -> Value {
+    let mut op = operation(
+        "testPlugin",
+        "plugins",
+        "Dry-run one hook of a version on a fresh instance, with the limits the plugin runs \
+         with: nothing is stored, no counter moves, the plugin's log is left alone.",
+        tenant_key(),
+        (
+            "200",
+            answer(
+                "The outcome, the plugin's output and log lines, and the call's time (a failure \
+                 of the plugin is `outcome: failed`).",
+                schema_ref("TestResult"),
+            ),
+        ),
+        &[
+            (
+                "400",
+                "`invalid_query` (also: a `convert` test without `to_version`), `invalid_hook` \
+                 (the version does not export it), `invalid_event` (details point at each \
+                 field), `invalid_request` (not JSON, not a `DeliverTest`, more than 100 \
+                 subscriber groups), `invalid_name`.",
+            ),
+            UNAUTHORIZED,
+            PLUGINS_SCOPE,
+            ("404", "`not_found`: no such plugin or version."),
+            TOO_LARGE,
+            UNSUPPORTED,
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    op.insert(
+        "parameters".into(),
+        json!([{
+            "name": "version", "in": "query", "required": false,
+            "description": "The version to test (default: the active one, else the newest).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": u32::MAX},
+        }, {
+            "name": "hook", "in": "query", "required": false,
+            "description": "The hook to call (default: the first the version exports, in this \
+                order).",
+            "schema": {"type": "string", "enum": ["publish", "convert", "deliver"]},
+        }, {
+            "name": "to_version", "in": "query", "required": false,
+            "description": "For `convert`: the contract version to convert to (required then).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": u32::MAX},
+        }]),
+    );
+    with(
+        op,
+        "requestBody",
+        body(
+            "An event, as `POST /v1/events` takes it; for the `deliver` hook, a `DeliverTest` \
+             (the event and the subscriber groups).",
+            json!({"oneOf": [schema_ref("PublishEvent"), schema_ref("DeliverTest")]}),
+        ),
+    )
+}
+
+fn dead_letters() -> Value {
+    let op = operation(
+        "deadLetters",
+        "plugins",
+        "The events the tenant's `fail_closed` plugins failed on (or held back while \
+         quarantined), oldest first, with the plugin, its version and the reason (API key with \
+         the `read` scope). Kept with the event log's retention.",
+        tenant_key(),
+        ("200", answer("One page.", schema_ref("DeadLetterPage"))),
+        &[
+            (
+                "400",
+                "`invalid_query` (also: `limit` outside 1-100), `invalid_cursor`.",
+            ),
+            UNAUTHORIZED,
+            (
+                "403",
+                "`forbidden`: the key lacks the `read` scope; `tenant_disabled`.",
+            ),
+            UNAVAILABLE,
+            INTERNAL,
+        ],
+    );
+    with(
+        op,
+        "parameters",
+        json!([{
+            "name": "after", "in": "query", "required": false,
+            "description": "The `next` cursor of the previous page, or a letter's `id` (default: \
+                from the oldest letter).",
+            "schema": {"type": "string"},
+        }, {
+            "name": "limit", "in": "query", "required": false,
+            "description": "Letters per page.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+        }]),
+    )
+}
+
 fn openapi_document() -> Value {
     Value::Object(operation(
         "openapi",
@@ -932,6 +1309,46 @@ fn openapi_document() -> Value {
             ),
         ),
         &[],
+    ))
+}
+
+fn console_page() -> Value {
+    Value::Object(operation(
+        "consolePage",
+        "operations",
+        "The web console (`docs/console.md`): sign in with a tenant API key or the admin token. \
+         Served with a `Content-Security-Policy` that allows this origin only.",
+        json!([]),
+        (
+            "200",
+            json!({
+                "description": "The console's HTML page.",
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }),
+        ),
+        &[],
+    ))
+}
+
+fn console_file() -> Value {
+    Value::Object(operation(
+        "consoleFile",
+        "operations",
+        "A script (`text/javascript`), style sheet (`text/css`) or icon (`image/svg+xml`) of \
+         the web console; `Cache-Control: no-cache` with an `ETag` (304 while unchanged).",
+        json!([]),
+        (
+            "200",
+            json!({
+                "description": "The file.",
+                "content": {
+                    "text/javascript": {"schema": {"type": "string"}},
+                    "text/css": {"schema": {"type": "string"}},
+                    "image/svg+xml": {"schema": {"type": "string"}},
+                },
+            }),
+        ),
+        &[("404", "`not_found`: the console has no such file.")],
     ))
 }
 

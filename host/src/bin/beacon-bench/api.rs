@@ -39,7 +39,11 @@ pub async fn register_contract(addr: SocketAddr, admin_token: &str) -> Result<()
         "properties": {
             crate::sse::TS_KEY: {"type": "integer", "minimum": 0},
             "seq": {"type": "integer", "minimum": 0},
-            "pad": {"type": "string", "maxLength": 65536}
+            "pad": {"type": "string", "maxLength": 65536},
+            "amount": {"type": "integer", "minimum": 0},
+            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "displayAmount": {"type": "string"},
+            "enrichedBy": {"type": "string"}
         },
         "required": [crate::sse::TS_KEY, "seq"],
         "additionalProperties": false
@@ -53,6 +57,60 @@ pub async fn register_contract(addr: SocketAddr, admin_token: &str) -> Result<()
         bail!("POST {path} answered {}: {}", resp.status, resp.text());
     }
     Ok(())
+}
+
+/// The data fields a money enricher formats (see `--plugin`).
+pub const MONEY_FIELDS: &str = r#","amount":123450,"currency":"EUR""#;
+
+/// Uploads a plugin component and activates it for the bench's event type.
+pub async fn activate_plugin(addr: SocketAddr, api_key: &str, wasm: Vec<u8>) -> Result<()> {
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}/v1/plugins/bench");
+    let upload = client
+        .post(format!("{base}/versions"))
+        .bearer_auth(api_key)
+        .header("content-type", "application/wasm")
+        .body(wasm)
+        .send()
+        .await?;
+    if upload.status() != 201 {
+        bail!(
+            "upload answered {}: {}",
+            upload.status(),
+            upload.text().await?
+        );
+    }
+    let activation = json!({"version": 1, "types": [crate::publisher::EVENT_TYPE]});
+    let activate = client
+        .put(&base)
+        .bearer_auth(api_key)
+        .json(&activation)
+        .send()
+        .await?;
+    if activate.status() != 200 {
+        bail!(
+            "activation answered {}: {}",
+            activate.status(),
+            activate.text().await?
+        );
+    }
+    Ok(())
+}
+
+/// The counters of the bench's plugin (`GET /v1/stats` with the tenant key).
+pub async fn plugin_stats(addr: SocketAddr, api_key: &str) -> Result<serde_json::Value> {
+    let stats: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{addr}/v1/stats"))
+        .bearer_auth(api_key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    stats["plugins"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "bench"))
+        .cloned()
+        .context("no counters for the bench plugin")
 }
 
 /// Creates the bench tenant and returns its API key. Without a registered

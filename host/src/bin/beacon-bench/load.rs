@@ -74,6 +74,11 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
         api_key: target.api_key.clone().into(),
         epoch,
         pad: "x".repeat(opts.payload_bytes).into(),
+        extra: if opts.plugin.is_some() {
+            crate::api::MONEY_FIELDS.into()
+        } else {
+            "".into()
+        },
     };
     let before = target.sample()?;
     let start = Instant::now() + LEAD_IN;
@@ -289,6 +294,29 @@ pub async fn run(opts: &Opts, backend: Backend, mode: Mode) -> Result<Report> {
     }
     if let Err(e) = alive {
         r.warn(format!("{e:#}"));
+    }
+    if opts.plugin.is_some() {
+        // A plugin that failed or was quarantined would flatter the figures.
+        match crate::api::plugin_stats(addr, &target.api_key).await {
+            Ok(stats) => {
+                r.row(
+                    "plugin",
+                    format!(
+                        "{} calls, {} modified, {} failed, {} skipped; call p50/p99 {} / {} µs",
+                        int(stats["calls"].as_u64().unwrap_or(0)),
+                        int(stats["modifies"].as_u64().unwrap_or(0)),
+                        stats["failures"],
+                        stats["skipped"],
+                        stats["latency_us"]["p50"],
+                        stats["latency_us"]["p99"],
+                    ),
+                );
+                if stats["failures"].as_u64() != Some(0) || stats["skipped"].as_u64() != Some(0) {
+                    r.warn(format!("the plugin failed or was skipped: {stats}"));
+                }
+            }
+            Err(e) => r.warn(format!("plugin stats: {e:#}")),
+        }
     }
 
     r.set("subscribers", subs as u64);

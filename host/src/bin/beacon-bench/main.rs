@@ -114,6 +114,11 @@ pub struct Opts {
     /// publish is validated (default: the type is unregistered).
     #[arg(long)]
     contract: bool,
+    /// Activate this plugin component for the bench's event type, e.g.
+    /// `target/plugins/display-amount.wasm`; events then carry an amount and
+    /// a currency for a money enricher to format.
+    #[arg(long)]
+    plugin: Option<PathBuf>,
 
     /// idle: streams to open.
     #[arg(long, default_value_t = 10_000)]

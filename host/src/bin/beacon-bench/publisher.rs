@@ -24,6 +24,9 @@ pub struct PublishCtx {
     pub epoch: Instant,
     /// Filler put into each event's data.
     pub pad: Arc<str>,
+    /// More data fields, as JSON members with a leading comma (an amount
+    /// and a currency when a money plugin is active), or empty.
+    pub extra: Arc<str>,
 }
 
 /// What one publisher did.
@@ -105,8 +108,8 @@ impl Publisher {
             }
             let _ = write!(
                 self.body,
-                r#"{{"type":"{EVENT_TYPE}","data":{{"{TS_KEY}":{ts},"seq":{},"pad":"{}"}}}}"#,
-                self.seq, self.ctx.pad
+                r#"{{"type":"{EVENT_TYPE}","data":{{"{TS_KEY}":{ts},"seq":{},"pad":"{}"{}}}}}"#,
+                self.seq, self.ctx.pad, self.ctx.extra
             );
             self.seq += 1;
         }

@@ -40,6 +40,10 @@ impl Target {
         }
         let api_key =
             api::create_tenant(target.addr(), &target.server.admin_token, opts.contract).await?;
+        if let Some(path) = &opts.plugin {
+            let wasm = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+            api::activate_plugin(target.addr(), &api_key, wasm).await?;
+        }
         Ok(Self { api_key, ..target })
     }
 
