@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::auth::AuthError;
 use crate::event::FieldError;
 use crate::log::LogError;
+use crate::plugins::store::StoreError as PluginStoreError;
 use crate::tenants::StoreError;
 
 #[derive(Debug)]
@@ -148,6 +149,38 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Backend(detail) => {
                 tracing::error!(%detail, "tenant store failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
+impl From<PluginStoreError> for ApiError {
+    fn from(e: PluginStoreError) -> Self {
+        match e {
+            PluginStoreError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
+            PluginStoreError::Limit(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", message)
+            }
+            PluginStoreError::Conflict(message) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{message}; retry the request"),
+            ),
+            PluginStoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "plugin store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the plugin store is unavailable; retry later",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "plugin store failure");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -39,7 +39,7 @@ use crate::plugins::runtime::{Failure, PluginEvent, PublishOutcome, Subscriber};
 use crate::plugins::stats::PluginStatsView;
 use crate::plugins::store::{
     Activation, HooksRecord, InfoRecord, LimitOverrides, NewVersion, OnError, PluginRecord,
-    Quarantine, StoreError, VersionRecord,
+    Quarantine, VersionRecord,
 };
 use crate::schema::Invalid;
 use crate::sse::filter::TypePatterns;
@@ -220,36 +220,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
-        StoreError::Limit(message) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", message)
-        }
-        StoreError::Conflict(message) => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{message}; retry the request"),
-        ),
-        StoreError::Unavailable(detail) => {
-            tracing::warn!(%detail, "plugin store unavailable");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the plugin store is unavailable; retry later",
-            )
-        }
-        other => {
-            tracing::error!(error = %other, "plugin store failure");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            )
-        }
-    }
-}
-
 fn hook_names(hooks: &HooksRecord) -> Vec<String> {
     [
         (hooks.publish, "publish"),
@@ -278,14 +248,13 @@ async fn find(state: &AppState, tenant: &str, name: &str) -> Result<PluginRecord
         .plugins
         .store
         .plugin(tenant, name)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no plugin {name:?}")))
 }
 
 /// Applies a change on this node now (other nodes follow by polling).
 async fn apply(state: &AppState) -> Result<(), ApiError> {
-    state.plugins.sync(true).await.map_err(store_error)?;
+    state.plugins.sync(true).await?;
     Ok(())
 }
 
@@ -355,15 +324,13 @@ pub async fn upload(
         .plugins
         .store
         .plugin(&tenant.id, &name)
-        .await
-        .map_err(store_error)?
+        .await?
         .is_some_and(|p| p.versions.iter().any(|v| v.digest == new.digest));
     let stored = state
         .plugins
         .store
         .put_version(&tenant.id, &name, new)
-        .await
-        .map_err(store_error)?;
+        .await?;
     tracing::info!(tenant = %tenant.id, plugin = %name, version = stored.version, digest = %stored.digest, "plugin version uploaded");
     let status = if existing {
         StatusCode::OK
@@ -441,14 +408,8 @@ pub async fn activate(
         activated_ms: crate::log::now_ms(),
     };
     let store = &state.plugins.store;
-    store
-        .set_activation(&tenant.id, &name, activation)
-        .await
-        .map_err(store_error)?;
-    store
-        .set_quarantine(&tenant.id, &name, None)
-        .await
-        .map_err(store_error)?;
+    store.set_activation(&tenant.id, &name, activation).await?;
+    store.set_quarantine(&tenant.id, &name, None).await?;
     apply(&state).await?;
     state
         .plugins
@@ -465,12 +426,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<PluginList>, ApiError> {
     let tenant = auth::tenant(&state, &headers, Scope::Plugins).await?;
-    let records = state
-        .plugins
-        .store
-        .plugins(&tenant.id)
-        .await
-        .map_err(store_error)?;
+    let records = state.plugins.store.plugins(&tenant.id).await?;
     let plugins = records
         .into_iter()
         .map(|r| view(&state, &tenant.id, r))
@@ -497,12 +453,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let tenant = auth::tenant(&state, &headers, Scope::Plugins).await?;
     check_name(&name)?;
-    let removed = state
-        .plugins
-        .store
-        .delete(&tenant.id, &name)
-        .await
-        .map_err(store_error)?;
+    let removed = state.plugins.store.delete(&tenant.id, &name).await?;
     if !removed {
         return Err(ApiError::not_found(format!("no plugin {name:?}")));
     }
@@ -728,19 +679,13 @@ fn return_failure(result: &mut TestResult, failure: Failure) {
 }
 
 async fn wasm(state: &AppState, digest: &str) -> Result<Bytes, ApiError> {
-    state
-        .plugins
-        .store
-        .wasm(digest)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the stored component is missing",
-            )
-        })
+    state.plugins.store.wasm(digest).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the stored component is missing",
+        )
+    })
 }
 
 /// A plugin's event as JSON (its data parsed when it is JSON).

@@ -14,7 +14,6 @@ use crate::auth::jwt::{KeyAlg, KeyError, MAX_PUBLIC_KEYS, PublicKey};
 use crate::auth::{jwt, secrets};
 use crate::limits::TenantLimits;
 use crate::plugins::dead_letters;
-use crate::plugins::store::StoreError as PluginStoreError;
 use crate::state::AppState;
 use crate::tenants::{ApiKey, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id};
 
@@ -482,16 +481,13 @@ pub async fn delete(
     state.hub.close_tenant(&id);
     state.presence.remove_tenant(&id).await?;
     let store = &state.plugins.store;
-    let plugins = store.plugins(&id).await.map_err(plugin_store_error)?;
+    let plugins = store.plugins(&id).await?;
     for plugin in &plugins {
-        store
-            .delete(&id, &plugin.name)
-            .await
-            .map_err(plugin_store_error)?;
+        store.delete(&id, &plugin.name).await?;
     }
     // Also when a first attempt deleted them but failed before this.
     if !plugins.is_empty() || state.plugins.tenant(&id).is_some() {
-        state.plugins.sync(true).await.map_err(plugin_store_error)?;
+        state.plugins.sync(true).await?;
     }
     let counted = state
         .plugins
@@ -516,25 +512,4 @@ pub async fn delete(
     }
     tracing::info!(tenant = %id, plugins = plugins.len(), "tenant deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn plugin_store_error(e: PluginStoreError) -> ApiError {
-    match e {
-        PluginStoreError::Unavailable(detail) => {
-            tracing::warn!(%detail, "plugin store unavailable");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the plugin store is unavailable; retry later",
-            )
-        }
-        other => {
-            tracing::error!(error = %other, "plugin store failure");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            )
-        }
-    }
 }

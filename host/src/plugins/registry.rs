@@ -105,12 +105,6 @@ impl TenantPlugins {
             .iter()
             .find(|a| a.plugin.compiled().hooks.convert && a.types.matches(kind))
     }
-
-    pub fn has_gates(&self) -> bool {
-        self.active
-            .iter()
-            .any(|a| a.plugin.compiled().hooks.deliver)
-    }
 }
 
 #[derive(Default)]

@@ -384,7 +384,10 @@ impl Connection {
                 epoch: self.epoch.clone(),
                 offset: event.offset,
             };
-            if let Some(pipeline) = &tenant_plugins {
+            if let Some(pipeline) = tenant_plugins
+                .as_ref()
+                .filter(|p| p.gates(&event.meta.kind).next().is_some())
+            {
                 let id = position.to_string();
                 let event = (id.as_str(), &event.meta, event.envelope.as_str());
                 if !self.gate_allows(pipeline, event, None).await {
@@ -484,9 +487,6 @@ impl Connection {
         let (Some(plugins), Some(registration)) = (&self.plugins, &self.gate) else {
             return true;
         };
-        if !pipeline.has_gates() {
-            return true;
-        }
         gate::allowed(
             plugins,
             pipeline,
@@ -514,7 +514,10 @@ impl Connection {
             return;
         }
         let tenant_plugins = self.tenant_plugins();
-        if let Some(pipeline) = &tenant_plugins {
+        if let Some(pipeline) = tenant_plugins
+            .as_ref()
+            .filter(|p| p.gates(&delivery.meta.kind).next().is_some())
+        {
             let id = Position {
                 epoch: delivery.epoch.clone(),
                 offset: delivery.offset,

@@ -45,8 +45,8 @@ pub use types::{
 use instance::{IdleBudget, Instance};
 use sandbox::Sandbox;
 
-/// Default largest upload: a JavaScript component is about 12 MiB.
-pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 20 * 1024 * 1024;
+/// Default largest upload: the node's default (see `config`).
+pub const DEFAULT_MAX_COMPONENT_BYTES: usize = crate::config::DEFAULT_MAX_PLUGIN_BYTES;
 
 /// Default number of component instances alive at once, idle ones
 /// included (slots of the pooling allocator).

@@ -10,20 +10,18 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Default wall time of one call: a publish hook runs on the publish path.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default wall time of one call: the node's default (see `config`).
+pub const DEFAULT_TIMEOUT: Duration = crate::config::DEFAULT_PLUGIN_TIMEOUT;
 
 /// Default instruction budget of one call (wasmtime fuel units, about one
-/// per simple instruction): far above what a JSON edit needs (a few
-/// hundred thousand), low enough that a loop stops in well under a second.
-pub const DEFAULT_FUEL: u64 = 50_000_000;
+/// per simple instruction): the node's default.
+pub const DEFAULT_FUEL: u64 = crate::config::DEFAULT_PLUGIN_FUEL;
 
-/// Default cap on an instance's linear memory. JavaScript components need
-/// about this much; a Rust plugin needs a few MiB.
-pub const DEFAULT_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+/// Default cap on an instance's linear memory: the node's default.
+pub const DEFAULT_MEMORY_BYTES: usize = crate::config::DEFAULT_PLUGIN_MEMORY_BYTES;
 
 /// Default cap on what one hook returns (see [`PluginEvent::size`]).
-pub const DEFAULT_OUTPUT_BYTES: usize = 64 * 1024;
+pub const DEFAULT_OUTPUT_BYTES: usize = crate::config::DEFAULT_PLUGIN_OUTPUT_BYTES;
 
 /// Longest reason (drop, reject, convert error) kept from a plugin; longer
 /// ones are cut at a character boundary.
