@@ -83,7 +83,10 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Browser origins allowed to call Beacon with credentials (the
     /// `beacon_token` cookie), comma-separated, e.g.
-    /// `https://app.example.com`. Empty: any origin, without credentials.
+    /// `https://app.example.com`; on the stream, for every tenant in
+    /// addition to the tenant's own `cors_origins`. Empty: any origin,
+    /// without credentials (the stream then allows only the tenant's own
+    /// origins with the cookie).
     #[arg(long, env = "BEACON_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Install the built-in event catalogue on the first start of an empty
@@ -173,6 +176,17 @@ pub struct Settings {
     pub shutdown_grace: Duration,
 }
 
+/// Whether `origin` can be listed as a browser origin allowed CORS with
+/// credentials (`--cors-origins`, a tenant's `cors_origins`): a valid header
+/// value of the form `scheme://host[:port]`, e.g. `https://app.example.com`.
+/// Wildcards are refused: browsers never grant credentials to `*`, and
+/// origins are compared exactly.
+pub fn valid_origin(origin: &str) -> bool {
+    axum::http::HeaderValue::from_str(origin).is_ok()
+        && origin.contains("://")
+        && !origin.contains('*')
+}
+
 impl Settings {
     pub fn retention(&self) -> Retention {
         Retention {
@@ -230,7 +244,7 @@ impl Settings {
             }
         }
         for origin in &self.cors_origins {
-            if axum::http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {
+            if !valid_origin(origin) {
                 return Err(format!(
                     "--cors-origins: {origin:?} is not an origin such as https://app.example.com"
                 ));

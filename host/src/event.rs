@@ -125,6 +125,11 @@ impl PublishEvent {
                 format!("{prefix}/type"),
                 format!("must be 1-{MAX_TYPE_LEN} characters of A-Z a-z 0-9 . _ - starting with a letter or digit"),
             ));
+        } else if crate::presence::events::reserved_type(&self.kind) {
+            errors.push(FieldError::new(
+                format!("{prefix}/type"),
+                "`presence.*` and `beacon.*` types are Beacon's own and cannot be published",
+            ));
         }
         if let Some(subject) = &self.subject
             && !valid_subject(subject)

@@ -40,6 +40,8 @@ pub const SLOW_CONSUMER_DISCONNECTS: &str = "beacon_sse_slow_consumer_disconnect
 pub const LOG_BACKEND_UP: &str = "beacon_log_backend_up";
 /// Tenants with a live log tail on this node (gauge).
 pub const HUB_TAILS: &str = "beacon_hub_tenant_tails";
+/// Presence changes not appended to the log (queue full, log failure).
+pub const PRESENCE_EVENTS_DROPPED: &str = "beacon_presence_events_dropped_total";
 /// Seconds since the process started (gauge).
 pub const UPTIME_SECONDS: &str = "beacon_uptime_seconds";
 
@@ -128,6 +130,11 @@ fn describe() {
         SLOW_CONSUMER_DISCONNECTS,
         Unit::Count,
         "Subscribers cut off for falling behind."
+    );
+    describe_counter!(
+        PRESENCE_EVENTS_DROPPED,
+        Unit::Count,
+        "Presence changes not appended to the log."
     );
     describe_gauge!(
         LOG_BACKEND_UP,
@@ -224,6 +231,12 @@ pub fn stream_opened(resume: &'static str) {
 pub fn gap(reason: &'static str) {
     handles();
     metrics::counter!(GAPS, "reason" => reason).increment(1);
+}
+
+/// Counts presence changes that did not reach the log.
+pub fn presence_events_dropped(n: u64) {
+    handles();
+    metrics::counter!(PRESENCE_EVENTS_DROPPED).increment(n);
 }
 
 /// Records whether the log backend answers.

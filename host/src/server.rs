@@ -142,7 +142,12 @@ pub async fn start(
         shutdown.clone(),
     ));
     tokio::spawn(health_loop(log.clone(), hub.clone(), shutdown.clone()));
-    let presence = Tracker::new(presence, settings.presence_ttl, settings.heartbeat);
+    let presence = Tracker::new(
+        presence,
+        settings.presence_ttl,
+        settings.heartbeat,
+        Some(crate::presence::events::Appender::start(log.clone())),
+    );
     let limiters = Arc::new(Limiters {
         publish: publish_limiter,
         connect: MemoryLimiter::new(),

@@ -1,7 +1,8 @@
 //! Limits and presence: the per-user connection cap on one node and
 //! globally across nodes sharing Redis, publish rate limiting (429 with
 //! `Retry-After`), a killed node's connections lapsing after the presence
-//! TTL, close-oldest across nodes, and `GET /v1/presence`.
+//! TTL, close-oldest across nodes, `GET /v1/presence`, and the
+//! `presence.joined` / `presence.left` events.
 
 use std::time::Duration;
 
@@ -208,4 +209,78 @@ async fn connection_attempts_per_ip_are_rate_limited_before_any_token_check() {
     let reply = acme.stream(&token).send_expecting_error().await;
     reply.assert_error(429, "rate_limited");
     assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
+}
+
+/// The next presence event's (type, user, seq); panics on anything else.
+async fn next_change(watcher: &mut beacon_e2e::Subscriber) -> (String, String, u64) {
+    let event = watcher.next().await;
+    assert!(
+        event.event.starts_with("presence."),
+        "expected a presence event, got {event:?}"
+    );
+    let data = &event.data["data"];
+    let user = data["user"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(event.data["subject"], format!("user/{user}"), "{event:?}");
+    (event.event, user, data["seq"].as_u64().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn presence_events_reach_a_watcher_from_both_nodes_and_report_a_killed_nodes_users() {
+    let redis = RedisServer::start().await;
+    let flags = [("presence-ttl", "2s"), ("heartbeat", "1s")];
+    let (a, mut b) = two_nodes(&redis, &flags).await;
+    let on_a = a
+        .create_tenant_with(
+            json!({"id": "acme", "presence_events": true, "allow_unregistered_types": true}),
+        )
+        .await;
+    let on_b = on_a.on(&b);
+    let token = on_a.token("watcher").await;
+    let mut watcher = on_a.stream(&token).types("presence.*").connect().await;
+    watcher.expect_connected().await;
+    // A subscriber without `types` gets events, not presence changes.
+    let mut plain = on_a.subscribe("plain").await;
+    // The watcher's own join is appended as its stream opens: it may come
+    // just before or just after the stream's starting point.
+    let mut first = next_change(&mut watcher).await;
+    if first.1 == "watcher" {
+        first = next_change(&mut watcher).await;
+    }
+    assert_eq!(
+        (first.0.as_str(), first.1.as_str()),
+        ("presence.joined", "plain")
+    );
+
+    let alice_b = on_b.subscribe("alice").await;
+    let (kind, user, joined_seq) = next_change(&mut watcher).await;
+    assert_eq!((kind.as_str(), user.as_str()), ("presence.joined", "alice"));
+    // A second stream of an online user is no change; closing one of two neither.
+    let alice_a = on_a.subscribe("alice").await;
+    drop(alice_b);
+    watcher.assert_quiet(Duration::from_millis(1500)).await;
+    drop(alice_a);
+    let (kind, user, left_seq) = next_change(&mut watcher).await;
+    assert_eq!((kind.as_str(), user.as_str()), ("presence.left", "alice"));
+    assert!(left_seq > joined_seq, "{left_seq} after {joined_seq}");
+
+    // A node dies with bob's stream: the surviving node reports him gone
+    // once his entry expired.
+    let _bob = on_b.subscribe("bob").await;
+    assert_eq!(next_change(&mut watcher).await.1, "bob");
+    b.kill().await;
+    let (kind, user, _) = next_change(&mut watcher).await;
+    assert_eq!((kind.as_str(), user.as_str()), ("presence.left", "bob"));
+
+    // The plain subscriber saw none of it, but does see the tenant's events.
+    on_a.publish(ev("thing.done", json!({}))).await;
+    assert_eq!(plain.next().await.event, "thing.done");
+    // Beacon's own types cannot be published.
+    let reply = send(
+        on_a.http
+            .post(on_a.url("/v1/events"))
+            .bearer_auth(&on_a.api_key)
+            .json(&json!({"type": "presence.left", "data": {"user": "carol", "seq": 1}})),
+    )
+    .await;
+    reply.assert_error(400, "invalid_event");
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod contracts;
+mod cors;
 mod input;
 mod limits;
 mod ops;

@@ -50,6 +50,7 @@ pub struct StreamRequest {
     token_in_query: bool,
     last_event_id: Option<String>,
     query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
 }
 
 impl StreamRequest {
@@ -61,6 +62,7 @@ impl StreamRequest {
             token_in_query: false,
             last_event_id: None,
             query: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -89,6 +91,12 @@ impl StreamRequest {
     /// Any query parameter (`types`, `subjects`, `lastEventId`, …).
     pub fn query(mut self, name: &str, value: &str) -> Self {
         self.query.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Any request header (`Cookie`, `Origin`, …).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -129,6 +137,9 @@ impl StreamRequest {
         }
         if let Some(id) = &self.last_event_id {
             request = request.header("Last-Event-ID", id);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
         }
         request
     }

@@ -85,18 +85,32 @@ pub(super) fn refuse_disabled(tenant: &Tenant) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Where a subscriber token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer`: the caller holds the token.
+    Header,
+    /// `?access_token=`: the caller holds the token.
+    Query,
+    /// The `beacon_token` cookie: the browser sends it on its own, also
+    /// for pages of other origins.
+    Cookie,
+}
+
 /// Requires a subscriber token, from the `Authorization` header, the
-/// `access_token` query parameter or the `beacon_token` cookie.
+/// `access_token` query parameter or the `beacon_token` cookie; its
+/// verified claims and where it came from.
 pub async fn subscriber(
     state: &AppState,
     headers: &HeaderMap,
     query_token: Option<&str>,
-) -> Result<Claims, ApiError> {
+) -> Result<(Claims, TokenSource), ApiError> {
     // Header first, then the query (EventSource cannot set headers), then the cookie.
     let cookie = token_cookie(headers);
-    let token = authorization(headers)
-        .or(query_token)
-        .or(cookie.as_deref())
+    let (token, source) = authorization(headers)
+        .map(|t| (t, TokenSource::Header))
+        .or(query_token.map(|t| (t, TokenSource::Query)))
+        .or(cookie.as_deref().map(|t| (t, TokenSource::Cookie)))
         .ok_or(AuthError::Missing)?;
     let tenant_id = jwt::unverified_tenant(token)?;
     let tenant = state
@@ -110,5 +124,5 @@ pub async fn subscriber(
     if claims.tenant != tenant.id {
         return Err(AuthError::Invalid.into());
     }
-    Ok(claims)
+    Ok((claims, source))
 }

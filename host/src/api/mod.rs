@@ -2,6 +2,7 @@
 //!
 //! - [`error`]: the JSON error body every endpoint uses.
 //! - [`auth`]: extracting the admin token, API keys and subscriber tokens.
+//! - [`cors`]: the node-wide CORS layer, and the stream's per-tenant CORS.
 //! - [`publish`]: `POST /v1/events` (envelope checks, contract validation).
 //! - [`schemas`]: `/v1/schemas/...` (contract registry, admin).
 //! - [`stream`]: `GET /v1/stream` (SSE).
@@ -18,6 +19,7 @@
 
 pub mod auth;
 pub mod console;
+pub mod cors;
 pub mod dead_letters;
 pub mod error;
 pub mod health;
@@ -34,49 +36,30 @@ pub mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 pub use error::ApiError;
 
-/// CORS: any origin without credentials by default; with configured
-/// origins, exactly those, with credentials (so `EventSource(url,
-/// {withCredentials: true})` sends the `beacon_token` cookie).
-fn cors(origins: &[String]) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            HeaderName::from_static("last-event-id"),
-            HeaderName::from_static("idempotency-key"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("idempotent-replayed"),
-            header::RETRY_AFTER,
-        ]);
-    let allowed: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    if allowed.is_empty() {
-        layer.allow_origin(Any)
-    } else {
-        layer.allow_origin(allowed).allow_credentials(true)
-    }
-}
-
 /// The whole HTTP surface; tests drive it with `oneshot` without a socket.
 pub fn app(state: AppState) -> Router {
-    let cors = cors(&state.settings.cors_origins);
+    // The stream decides its CORS itself, per tenant (see `cors`): it is
+    // merged in after the node-wide layer, which covers everything else.
+    let stream_route = Router::new().route(
+        "/v1/stream",
+        get(stream::stream)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                cors::error_headers,
+            ))
+            .options(cors::preflight),
+    );
     Router::new()
         .route(
             "/v1/events",
             post(publish::publish).layer(axum::middleware::from_fn(ops::measure_publish)),
         )
-        .route("/v1/stream", get(stream::stream))
         .route("/v1/presence", get(presence::online))
         .route("/v1/plugins", get(plugins::list))
         .route(
@@ -128,8 +111,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(cors::layer(&state.settings.cors_origins))
+        .merge(stream_route)
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(cors)
         .with_state(state)
 }
 

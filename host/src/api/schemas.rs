@@ -193,6 +193,10 @@ impl From<SchemaError> for ApiError {
                 "invalid_type",
                 "an event type is 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit",
             ),
+            SchemaError::ReservedType(_) => ApiError::bad_request(
+                "reserved_type",
+                "`presence.*` and `beacon.*` types are Beacon's own and take no contract",
+            ),
             SchemaError::InvalidSchema(details) => ApiError::bad_request(
                 "invalid_schema",
                 "the body is not an acceptable JSON Schema (draft 2020-12, local $refs only)",

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{ApiError, auth, limits};
+use super::{ApiError, auth, cors, limits};
 use crate::auth::AuthError;
 use crate::limits::TenantLimits;
 use crate::log::Position;
@@ -39,7 +39,8 @@ pub async fn stream(
         return Ok(limited);
     }
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let claims = auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
+    let (claims, source) =
+        auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
     let mut filter = Filter::parse(
         query.types.as_deref(),
         query.subjects.as_deref(),
@@ -75,10 +76,23 @@ pub async fn stream(
         .get(&claims.tenant)
         .await?
         .ok_or(AuthError::UnknownTenant)?;
+    // Before the connection counts: a cookie sent from another site's page is refused here.
+    let grant = cors::decide(
+        headers.get(header::ORIGIN),
+        source,
+        &tenant.cors_origins,
+        &state.settings.cors_origins,
+    )?;
     let caps = TenantLimits::caps(tenant.limits.as_ref(), &state.settings);
     let lease = state
         .presence
-        .admit(&claims.tenant, &claims.sub, &connection_id, caps)
+        .admit(
+            &claims.tenant,
+            &claims.sub,
+            &connection_id,
+            caps,
+            tenant.presence_events,
+        )
         .await?
         .map_err(limits::refused)?;
     // Once more, now that the connection is registered: a tenant deleted
@@ -136,5 +150,6 @@ pub async fn stream(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    grant.apply(h);
     Ok(response)
 }

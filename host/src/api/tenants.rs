@@ -15,7 +15,9 @@ use crate::auth::{jwt, secrets};
 use crate::limits::TenantLimits;
 use crate::plugins::dead_letters;
 use crate::state::AppState;
-use crate::tenants::{ApiKey, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id};
+use crate::tenants::{
+    ApiKey, MAX_CORS_ORIGINS, MAX_ORIGIN_LEN, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id,
+};
 
 /// `POST /v1/tenants`: a new tenant.
 #[derive(Deserialize, JsonSchema)]
@@ -32,6 +34,18 @@ pub struct CreateTenant {
     /// The tenant's own limits; absent ones take the server defaults.
     #[serde(default)]
     limits: Option<crate::limits::TenantLimits>,
+    /// Browser origins (`scheme://host[:port]`, e.g.
+    /// `https://app.example.com`) whose pages may read the tenant's stream
+    /// with the `beacon_token` cookie, besides the server's own list. No
+    /// wildcards; at most 50 (default none).
+    #[serde(default)]
+    #[schemars(length(max = MAX_CORS_ORIGINS), inner(length(min = 1, max = MAX_ORIGIN_LEN)))]
+    cors_origins: Vec<String>,
+    /// Append `presence.joined` / `presence.left` events to the tenant's
+    /// stream, for subscribers that ask with `types=presence.*` (default
+    /// false: each costs a log entry).
+    #[serde(default)]
+    presence_events: bool,
 }
 
 /// Returned once, at creation: the only time the secrets are shown.
@@ -138,6 +152,12 @@ pub struct TenantInfo {
     /// The tenant's own limits; absent fields take the server's defaults.
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<TenantLimits>,
+    /// Browser origins whose pages may read the tenant's stream with the
+    /// `beacon_token` cookie, besides the server's own list.
+    cors_origins: Vec<String>,
+    /// Whether `presence.joined` / `presence.left` are appended to the
+    /// tenant's stream.
+    presence_events: bool,
 }
 
 impl From<Tenant> for TenantInfo {
@@ -148,8 +168,41 @@ impl From<Tenant> for TenantInfo {
             allow_unregistered_types: t.allow_unregistered_types,
             disabled: t.disabled,
             limits: t.limits,
+            cors_origins: t.cors_origins,
+            presence_events: t.presence_events,
         }
     }
+}
+
+/// Checks a tenant's `cors_origins` (each an origin as `--cors-origins`
+/// takes it, and a bounded list); repeated origins are kept once.
+fn checked_origins(origins: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let invalid = |m: String| ApiError::bad_request("invalid_origin", m);
+    if origins.len() > MAX_CORS_ORIGINS {
+        return Err(invalid(format!(
+            "`cors_origins` holds at most {MAX_CORS_ORIGINS} origins, not {}",
+            origins.len()
+        )));
+    }
+    let mut checked: Vec<String> = Vec::with_capacity(origins.len());
+    for origin in origins {
+        if origin.len() > MAX_ORIGIN_LEN {
+            return Err(invalid(format!(
+                "an origin in `cors_origins` is at most {MAX_ORIGIN_LEN} characters, not {}",
+                origin.len()
+            )));
+        }
+        if !crate::config::valid_origin(&origin) {
+            return Err(invalid(format!(
+                "{origin:?} in `cors_origins` is not an origin such as https://app.example.com \
+                 (scheme://host[:port], no wildcard)"
+            )));
+        }
+        if !checked.contains(&origin) {
+            checked.push(origin);
+        }
+    }
+    Ok(checked)
 }
 
 /// `GET /v1/tenants`: every tenant.
@@ -179,6 +232,7 @@ pub async fn create(
             .check()
             .map_err(|m| ApiError::bad_request("invalid_limits", m))?;
     }
+    let cors_origins = checked_origins(body.cors_origins)?;
     let (key, api_key) = new_key(&body.id, Scope::ALL.to_vec());
     let tenant = Tenant {
         id: body.id,
@@ -188,6 +242,8 @@ pub async fn create(
         jwt_keys: Vec::new(),
         limits: body.limits,
         disabled: false,
+        cors_origins,
+        presence_events: body.presence_events,
     };
     state.tenants.create(&tenant, &key).await?;
     tracing::info!(tenant = %tenant.id, "tenant created");
@@ -422,6 +478,16 @@ pub struct UpdateTenant {
     /// publish; plugin limits to the next plugin call.
     #[serde(default)]
     limits: Option<TenantLimits>,
+    /// Replaces the browser origins whose pages may read the tenant's
+    /// stream with the `beacon_token` cookie (`[]` removes them all). At
+    /// once for new streams.
+    #[serde(default)]
+    #[schemars(length(max = MAX_CORS_ORIGINS), inner(length(min = 1, max = MAX_ORIGIN_LEN)))]
+    cors_origins: Option<Vec<String>>,
+    /// Turn `presence.joined` / `presence.left` events on or off, for
+    /// changes from then on.
+    #[serde(default)]
+    presence_events: Option<bool>,
 }
 
 pub async fn update(
@@ -433,11 +499,17 @@ pub async fn update(
     auth::admin(&state, &headers)?;
     let Json(body) = body?;
     let mut tenant = existing(&state, &id).await?;
+    if let Some(origins) = body.cors_origins {
+        tenant.cors_origins = checked_origins(origins)?;
+    }
     if let Some(disabled) = body.disabled {
         tenant.disabled = disabled;
     }
     if let Some(allow) = body.allow_unregistered_types {
         tenant.allow_unregistered_types = allow;
+    }
+    if let Some(on) = body.presence_events {
+        tenant.presence_events = on;
     }
     let limits_changed = body.limits.is_some();
     if let Some(limits) = body.limits {

@@ -9,14 +9,24 @@
 //!
 //! - [`PresenceStore`]: the backend trait; [`memory`] for the embedded
 //!   mode (one node), [`redis`] shared by every node (caps are global).
-//! - [`tracker`]: the node side — registering a connection, refreshing it,
-//!   closing local connections replaced under the close-oldest policy.
+//! - [`tracker`]: the node side — registering a connection, refreshing
+//!   every local entry in one batch per tenant, closing local connections
+//!   replaced under the close-oldest policy.
+//! - [`events`]: `presence.joined` / `presence.left`, appended to the
+//!   tenant's event log for tenants that turned them on.
+//!
+//! A user **joins** when their first entry is added and **leaves** when
+//! their last one is removed: closed, replaced by nothing, or purged after
+//! it expired (a node that died). The stores detect both atomically with
+//! the change and number them with a per-tenant `seq`, so of two changes
+//! of one user the later has the higher `seq`, whichever node saw it.
 //!
 //! Times are Unix milliseconds passed in by the caller (never read inside
 //! a store), so the conformance suite drives expiry without sleeping, and
 //! nodes sharing Redis compare expiries on one time line. Nodes' clocks
 //! must agree to well within the TTL (NTP is plenty).
 
+pub mod events;
 pub mod memory;
 pub mod redis;
 pub mod tracker;
@@ -76,12 +86,50 @@ pub struct Entry<'a> {
     pub connection: &'a str,
 }
 
+/// One of a tenant's connections, for [`PresenceStore::refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn<'a> {
+    pub user: &'a str,
+    pub connection: &'a str,
+}
+
+/// A user came online or went offline in a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub user: String,
+    /// `true`: the user's first connection; `false`: their last one went.
+    pub joined: bool,
+    /// Orders the tenant's changes: greater than every earlier one's, and
+    /// at least the change's time in Unix ms × 1000 (so it keeps growing
+    /// across restarts of an embedded node).
+    pub seq: u64,
+}
+
+/// The next `seq` after `last`, at `now_ms`.
+pub fn next_seq(last: u64, now_ms: u64) -> u64 {
+    (last + 1).max(now_ms.saturating_mul(1000))
+}
+
+/// The outcome of [`PresenceStore::refresh`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Refreshed {
+    /// Connections whose entry is gone (replaced or removed): they must end.
+    pub gone: Vec<String>,
+    /// Users whose last entry expired and was purged.
+    pub changes: Vec<Change>,
+}
+
 /// The outcome of [`PresenceStore::register`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Registered; under close-oldest, the ids of the user's connections
     /// removed to make room (oldest first; they may live on any node).
-    Admitted { replaced: Vec<String> },
+    /// `changes`: users who left as their expired entries were purged,
+    /// then this user joining if it is their first connection.
+    Admitted {
+        replaced: Vec<String>,
+        changes: Vec<Change>,
+    },
     /// The user already has `cap` live connections (refuse-newest).
     UserFull { cap: u32 },
     /// The tenant already has `cap` live connections.
@@ -139,7 +187,7 @@ pub enum PresenceError {
 #[async_trait]
 pub trait PresenceStore: Send + Sync + 'static {
     /// Registers a connection alive until `expires_ms`, unless a cap
-    /// refuses it. Expired entries never count.
+    /// refuses it. Expired entries never count; they are purged first.
     async fn register(
         &self,
         entry: &Entry<'_>,
@@ -147,11 +195,22 @@ pub trait PresenceStore: Send + Sync + 'static {
         now_ms: u64,
         expires_ms: u64,
     ) -> Result<Admission, PresenceError>;
-    /// Extends a live connection's entry. `false` if it is gone (replaced
-    /// by close-oldest, or removed): the connection must end.
-    async fn refresh(&self, entry: &Entry<'_>, expires_ms: u64) -> Result<bool, PresenceError>;
-    /// Removes a connection's entry (nothing if it is already gone).
-    async fn remove(&self, entry: &Entry<'_>) -> Result<(), PresenceError>;
+    /// One node's batch for one tenant: extends each of `conns` to
+    /// `expires_ms` (even one that expired but was not purged yet) and
+    /// reports the ones that are gone (replaced by close-oldest, removed,
+    /// or purged after they expired), then purges the tenant's expired
+    /// entries.
+    async fn refresh(
+        &self,
+        tenant: &str,
+        conns: &[Conn<'_>],
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<Refreshed, PresenceError>;
+    /// Removes a connection's entry (nothing if it is already gone); the
+    /// user's leaving if it was their last.
+    async fn remove(&self, entry: &Entry<'_>, now_ms: u64)
+    -> Result<Option<Change>, PresenceError>;
     /// Live connections of a tenant, per user.
     async fn online(&self, tenant: &str, now_ms: u64) -> Result<Online, PresenceError>;
     /// Removes every entry of a deleted tenant, so its connections on every
@@ -164,16 +223,12 @@ pub trait PresenceStore: Send + Sync + 'static {
         now_ms: u64,
         remember_ms: u64,
     ) -> Result<(), PresenceError>;
-    /// Whether the tenant's entries were removed by
-    /// [`remove_tenant`](Self::remove_tenant) at or after `registered_ms`
-    /// (and that is still remembered at `now_ms`): why a connection
-    /// registered then lost its entry.
-    async fn tenant_removed(
-        &self,
-        tenant: &str,
-        registered_ms: u64,
-        now_ms: u64,
-    ) -> Result<bool, PresenceError>;
+    /// When the tenant's entries were last removed by
+    /// [`remove_tenant`](Self::remove_tenant), if that is still remembered
+    /// at `now_ms`: a connection registered at or before that time lost
+    /// its entry to the deletion.
+    async fn tenant_removed(&self, tenant: &str, now_ms: u64)
+    -> Result<Option<u64>, PresenceError>;
 }
 
 pub type SharedPresence = Arc<dyn PresenceStore>;
@@ -201,10 +256,37 @@ pub(crate) mod conformance {
         }
     }
 
-    fn admitted() -> Admission {
-        Admission::Admitted {
-            replaced: Vec::new(),
+    fn c<'a>(user: &'a str, connection: &'a str) -> Conn<'a> {
+        Conn { user, connection }
+    }
+
+    /// The replaced ids and the (user, joined) changes of an admission.
+    fn admitted(got: Admission) -> (Vec<String>, Vec<(String, bool)>) {
+        match got {
+            Admission::Admitted { replaced, changes } => (
+                replaced,
+                changes.into_iter().map(|c| (c.user, c.joined)).collect(),
+            ),
+            refused => panic!("refused: {refused:?}"),
         }
+    }
+
+    fn joined(user: &str) -> Vec<(String, bool)> {
+        vec![(user.to_owned(), true)]
+    }
+
+    /// Whether a refresh of one connection found it.
+    async fn kept(store: &dyn PresenceStore, entry: &Entry<'_>, now: u64) -> bool {
+        let got = store
+            .refresh(
+                entry.tenant,
+                &[c(entry.user, entry.connection)],
+                now,
+                now + TTL,
+            )
+            .await
+            .unwrap();
+        got.gone.is_empty()
     }
 
     pub async fn run_all(store: &dyn PresenceStore, prefix: &str) {
@@ -212,27 +294,33 @@ pub(crate) mod conformance {
         let other = format!("{prefix}other");
         let refuse = caps(2, 4, CapPolicy::RefuseNewest);
         let now = 1_000_000;
-        // Per-user cap, refuse-newest.
-        for c in ["a1", "a2"] {
+        // Per-user cap, refuse-newest; the first connection joins the user.
+        let mut changes = Vec::new();
+        for conn in ["a1", "a2"] {
             let got = store
-                .register(&e(&t, "alice", c), refuse, now, now + TTL)
+                .register(&e(&t, "alice", conn), refuse, now, now + TTL)
                 .await;
-            assert_eq!(got.unwrap(), admitted(), "{c}");
+            let (replaced, c) = admitted(got.unwrap());
+            assert!(replaced.is_empty());
+            changes.extend(c);
         }
+        assert_eq!(changes, joined("alice"), "one join for two connections");
         let got = store
             .register(&e(&t, "alice", "a3"), refuse, now, now + TTL)
             .await
             .unwrap();
         assert_eq!(got, Admission::UserFull { cap: 2 });
         // Another user, another tenant: their own counts.
-        store
+        let got = store
             .register(&e(&t, "bob", "b1"), refuse, now, now + TTL)
             .await
             .unwrap();
-        store
+        assert_eq!(admitted(got).1, joined("bob"));
+        let got = store
             .register(&e(&other, "alice", "x1"), refuse, now, now + TTL)
             .await
             .unwrap();
+        assert_eq!(admitted(got).1, joined("alice"), "per tenant");
         let online = store.online(&t, now).await.unwrap();
         assert_eq!(online.connections, 3);
         assert_eq!(
@@ -258,53 +346,78 @@ pub(crate) mod conformance {
             .await
             .unwrap();
         assert_eq!(got, Admission::TenantFull { cap: 4 });
-        // Removal frees a slot; removing twice is fine.
-        store.remove(&e(&t, "alice", "a1")).await.unwrap();
-        store.remove(&e(&t, "alice", "a1")).await.unwrap();
-        assert!(
-            !store
-                .refresh(&e(&t, "alice", "a1"), now + TTL)
-                .await
-                .unwrap()
+        // Removal frees a slot; removing twice is fine; only the last
+        // connection's removal is a leave.
+        assert_eq!(
+            store.remove(&e(&t, "alice", "a1"), now).await.unwrap(),
+            None
         );
+        assert_eq!(
+            store.remove(&e(&t, "alice", "a1"), now).await.unwrap(),
+            None
+        );
+        assert!(!kept(store, &e(&t, "alice", "a1"), now).await);
         let got = store
             .register(&e(&t, "alice", "a3"), refuse, now, now + TTL)
             .await
             .unwrap();
-        assert_eq!(got, admitted());
+        assert_eq!(admitted(got), (Vec::new(), Vec::new()));
+        let left = store.remove(&e(&t, "bob", "b1"), now).await.unwrap();
+        let left = left.expect("bob's last connection");
+        assert_eq!((left.user.as_str(), left.joined), ("bob", false));
+        assert_eq!(store.remove(&e(&t, "bob", "b1"), now).await.unwrap(), None);
+        // Every change of a tenant has a greater seq than the ones before.
+        let back = store
+            .register(&e(&t, "bob", "b2"), refuse, now, now + TTL)
+            .await
+            .unwrap();
+        let Admission::Admitted { changes, .. } = back else {
+            panic!("bob is admitted again");
+        };
+        assert_eq!(changes.len(), 1);
+        assert!(
+            changes[0].joined && changes[0].seq > left.seq,
+            "{changes:?} after {left:?}"
+        );
+        assert!(
+            left.seq >= now * 1000,
+            "seq follows the clock: {}",
+            left.seq
+        );
 
         // Close-oldest replaces the oldest registration of that user.
         let u = format!("{prefix}u");
         let oldest = caps(2, 100, CapPolicy::CloseOldest);
-        for (i, c) in ["o1", "o2"].into_iter().enumerate() {
+        for (i, conn) in ["o1", "o2"].into_iter().enumerate() {
             let at = now + i as u64;
             store
-                .register(&e(&u, "eve", c), oldest, at, at + TTL)
+                .register(&e(&u, "eve", conn), oldest, at, at + TTL)
                 .await
                 .unwrap();
         }
         // Refreshing does not make a connection younger.
-        assert!(
-            store
-                .refresh(&e(&u, "eve", "o1"), now + 10 + TTL)
-                .await
-                .unwrap()
-        );
+        assert!(kept(store, &e(&u, "eve", "o1"), now + 10).await);
         let got = store
             .register(&e(&u, "eve", "o3"), oldest, now + 10, now + 10 + TTL)
             .await
             .unwrap();
+        assert_eq!(admitted(got), (vec!["o1".to_owned()], Vec::new()));
+        // A batch reports exactly the connections that are gone.
+        let got = store
+            .refresh(
+                &u,
+                &[c("eve", "o1"), c("eve", "o2"), c("eve", "o3")],
+                now + 20,
+                now + 20 + TTL,
+            )
+            .await
+            .unwrap();
         assert_eq!(
             got,
-            Admission::Admitted {
-                replaced: vec!["o1".into()]
+            Refreshed {
+                gone: vec!["o1".into()],
+                changes: Vec::new()
             }
-        );
-        assert!(
-            !store
-                .refresh(&e(&u, "eve", "o1"), now + 20 + TTL)
-                .await
-                .unwrap()
         );
         assert_eq!(store.online(&u, now + 20).await.unwrap().connections, 2);
 
@@ -325,18 +438,17 @@ pub(crate) mod conformance {
             1
         );
         assert_eq!(store.online(&v, now + TTL).await.unwrap().connections, 0);
+        // Registering purges the expired entry: zed leaves, then joins again.
         let got = store
             .register(&e(&v, "zed", "z2"), one, now + TTL, now + 2 * TTL)
             .await
             .unwrap();
-        assert_eq!(got, admitted());
-        // A refreshed entry lives on.
-        assert!(
-            store
-                .refresh(&e(&v, "zed", "z2"), now + 3 * TTL)
-                .await
-                .unwrap()
+        assert_eq!(
+            admitted(got).1,
+            vec![("zed".to_owned(), false), ("zed".to_owned(), true)]
         );
+        // A refreshed entry lives on.
+        assert!(kept(store, &e(&v, "zed", "z2"), now + 2 * TTL).await);
         assert_eq!(
             store.online(&v, now + 2 * TTL).await.unwrap().connections,
             1
@@ -348,36 +460,88 @@ pub(crate) mod conformance {
                 connections: 0
             }
         );
+        // A node that died: its entries expire, and the next refresh of the
+        // tenant (from any node) purges them and reports the users' leaving.
+        let dead = format!("{prefix}dead");
+        let many = caps(10, 100, CapPolicy::RefuseNewest);
+        for (user, conn, at) in [
+            ("kim", "k1", now),
+            ("kim", "k2", now + 5),
+            ("lee", "l1", now),
+        ] {
+            store
+                .register(&e(&dead, user, conn), many, at, at + TTL)
+                .await
+                .unwrap();
+        }
+        let got = store
+            .refresh(&dead, &[c("lee", "l1")], now + TTL + 1, now + 2 * TTL)
+            .await
+            .unwrap();
+        // l1's node refreshes late, but before any purge: l1 lives on. k1
+        // expired and is purged; kim still has k2.
+        assert_eq!(got, Refreshed::default());
+        let got = store
+            .refresh(&dead, &[], now + TTL + 5, now + 2 * TTL)
+            .await
+            .unwrap();
+        let left: Vec<_> = got
+            .changes
+            .iter()
+            .map(|c| (c.user.as_str(), c.joined))
+            .collect();
+        assert_eq!(left, vec![("kim", false)]);
+        // Reported once; a late refresh of the purged entry finds it gone.
+        let got = store
+            .refresh(&dead, &[c("kim", "k2")], now + TTL + 6, now + 2 * TTL)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            Refreshed {
+                gone: vec!["k2".into()],
+                changes: Vec::new()
+            }
+        );
 
         // A deleted tenant: every entry goes, other tenants keep theirs.
         let w = format!("{prefix}w");
-        let many = caps(10, 100, CapPolicy::RefuseNewest);
-        for (user, c) in [("alice", "w1"), ("alice", "w2"), ("bob", "w3")] {
+        for (user, conn) in [("alice", "w1"), ("alice", "w2"), ("bob", "w3")] {
             store
-                .register(&e(&w, user, c), many, now, now + TTL)
+                .register(&e(&w, user, conn), many, now, now + TTL)
                 .await
                 .unwrap();
         }
         let removed_at = now + 5;
         store.remove_tenant(&w, removed_at, TTL).await.unwrap();
-        for (user, c) in [("alice", "w1"), ("alice", "w2"), ("bob", "w3")] {
-            assert!(!store.refresh(&e(&w, user, c), now + TTL).await.unwrap());
-        }
+        let got = store
+            .refresh(
+                &w,
+                &[c("alice", "w1"), c("alice", "w2"), c("bob", "w3")],
+                now + 6,
+                now + TTL,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.gone.len(), 3, "{got:?}");
+        assert!(
+            got.changes.is_empty(),
+            "a deleted tenant's users do not leave"
+        );
         assert_eq!(store.online(&w, now + 6).await.unwrap().connections, 0);
         assert_eq!(store.online(&t, now + 6).await.unwrap().connections, 4);
-        assert!(store.tenant_removed(&w, now, now + 6).await.unwrap());
-        assert!(
-            !store.tenant_removed(&w, now + 10, now + 11).await.unwrap(),
-            "a connection registered after the removal was not removed by it"
+        assert_eq!(
+            store.tenant_removed(&w, now + 6).await.unwrap(),
+            Some(removed_at)
         );
-        assert!(!store.tenant_removed(&t, now, now + 6).await.unwrap());
+        assert_eq!(store.tenant_removed(&t, now + 6).await.unwrap(), None);
         store.remove_tenant(&w, removed_at, TTL).await.unwrap();
         // The id may have connections again (a new tenant of that name).
         let got = store
             .register(&e(&w, "alice", "w4"), many, now + 10, now + 10 + TTL)
             .await
             .unwrap();
-        assert_eq!(got, admitted());
+        assert_eq!(admitted(got).1, joined("alice"));
         assert_eq!(store.online(&w, now + 11).await.unwrap().connections, 1);
     }
 }

@@ -4,17 +4,21 @@
 //! on Redis Cluster): `{<prefix>:presence:<tenant>}:conns`, a sorted set of
 //! `"<connection id> <user>"` scored by expiry (Unix ms), and
 //! `{<prefix>:presence:<tenant>}:user:<user>`, a sorted set of the user's
-//! connection ids scored by registration time (for close-oldest).
+//! connection ids scored by registration time (for close-oldest), and
+//! `{<prefix>:presence:<tenant>}:seq`, the last change's number.
 //! Connection ids never contain a space, so the member splits at the first
 //! one. Registering is one Lua script: purge what expired, count the live
 //! connections of the user and of the tenant, apply the policy, add.
+//! Refreshing is one script per tenant and batch: purge, then extend each
+//! of the node's entries. Joins and leaves are found and numbered inside
+//! the same scripts as the changes, so they are exact across nodes.
 //!
 //! A deleted tenant's keys are removed at once, and
 //! `{<prefix>:presence:<tenant>}:removed` keeps the removal time (Unix ms)
 //! for a while, so its connections on other nodes learn why their entry
 //! went.
 //!
-//! Bounded: expired members are purged on every registration and never
+//! Bounded: expired members are purged on every registration and refresh, and never
 //! counted or listed; every key expires [`KEY_TTL_FACTOR`] × the presence
 //! TTL after its last write, so the keys of a dead node's users vanish.
 
@@ -22,7 +26,9 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{AsyncCommands, Script};
 use async_trait::async_trait;
 
-use super::{Admission, Caps, Entry, Online, PresenceError, PresenceStore};
+use super::{
+    Admission, Caps, Change, Conn, Entry, Online, PresenceError, PresenceStore, Refreshed,
+};
 use crate::redis_conn::{LazyRedis, is_unavailable};
 
 /// Key lifetime, in presence TTLs after the last write (entries' own
@@ -31,13 +37,46 @@ pub const KEY_TTL_FACTOR: u64 = 2;
 /// Most connections read by one presence listing.
 pub const MAX_LISTED: isize = 100_000;
 
-/// KEYS: conns, user's set. ARGV: connection, user, now, expires, per-user
-/// cap, per-tenant cap, policy, key TTL (ms).
-/// Returns `{'ok', replaced...}`, `{'user', cap}` or `{'tenant', cap}`.
+/// Shared by the scripts below. Key names: `tag` is the tenant's hash
+/// tag, so the per-user keys a script derives lie in the same slot as its
+/// declared ones.
+///
+/// `change(seq_key, now, user, joined, out)`: numbers a change (see
+/// [`super::next_seq`]) and appends `user, '1'|'0', seq` to `out`.
+/// `purge(conns, seq_key, tag, now, out)`: removes the expired entries
+/// (oldest first) and records each user whose last entry that was.
+const COMMON_LUA: &str = r"
+local function change(seq_key, now, user, joined, out)
+  local last = tonumber(redis.call('GET', seq_key) or '0')
+  local seq = math.max(last + 1, now * 1000)
+  redis.call('SET', seq_key, string.format('%.0f', seq))
+  out[#out + 1] = user
+  out[#out + 1] = joined and '1' or '0'
+  out[#out + 1] = string.format('%.0f', seq)
+end
+local function purge(conns, seq_key, tag, now, out)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', conns, '-inf', now)) do
+    local sp = string.find(m, ' ', 1, true)
+    local conn, user = string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
+    local user_key = tag .. ':user:' .. user
+    redis.call('ZREM', conns, m)
+    redis.call('ZREM', user_key, conn)
+    if redis.call('ZCARD', user_key) == 0 then
+      change(seq_key, now, user, false, out)
+    end
+  end
+end
+";
+
+/// KEYS: conns, user's set, seq. ARGV: connection, user, now, expires,
+/// per-user cap, per-tenant cap, policy, key TTL (ms), tag.
+/// Returns `{'ok', n, changes (3n)..., replaced...}`, `{'user', cap}` or
+/// `{'tenant', cap}`.
 const REGISTER_LUA: &str = r"
 local conn, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local member = conn .. ' ' .. user
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local changes = {}
+purge(KEYS[1], KEYS[3], ARGV[9], now, changes)
 local present = 0
 if redis.call('ZSCORE', KEYS[1], member) then present = 1 end
 for _, c in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
@@ -59,33 +98,64 @@ for _, c in ipairs(replaced) do
   redis.call('ZREM', KEYS[2], c)
   redis.call('ZREM', KEYS[1], c .. ' ' .. user)
 end
+if redis.call('ZCARD', KEYS[2]) == 0 then change(KEYS[3], now, user, true, changes) end
 redis.call('ZADD', KEYS[1], ARGV[4], member)
 redis.call('ZADD', KEYS[2], now, conn)
-redis.call('PEXPIRE', KEYS[1], ARGV[8])
-redis.call('PEXPIRE', KEYS[2], ARGV[8])
-local answer = {'ok'}
+for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3]}) do redis.call('PEXPIRE', k, ARGV[8]) end
+local answer = {'ok', tostring(#changes / 3)}
+for _, v in ipairs(changes) do answer[#answer + 1] = v end
 for _, c in ipairs(replaced) do answer[#answer + 1] = c end
 return answer
 ";
 
-/// KEYS: conns, user's set. ARGV: connection, user, expires, key TTL (ms).
+/// KEYS: conns, seq. ARGV: now, expires, key TTL (ms), tag, then
+/// connection and user of each connection to refresh.
+/// Returns `{n, changes (3n)..., gone connections...}`.
 const REFRESH_LUA: &str = r"
-local member = ARGV[1] .. ' ' .. ARGV[2]
-local score = redis.call('ZSCORE', KEYS[1], member)
-if not score then return 0 end
-if tonumber(score) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], member)
+local now, expires, ttl, tag = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local changes, gone = {}, {}
+for i = 5, #ARGV, 2 do
+  local conn, user = ARGV[i], ARGV[i + 1]
+  local member = conn .. ' ' .. user
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  if score then
+    if tonumber(score) < expires then redis.call('ZADD', KEYS[1], expires, member) end
+    redis.call('PEXPIRE', tag .. ':user:' .. user, ttl)
+  else
+    gone[#gone + 1] = conn
+  end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
+purge(KEYS[1], KEYS[2], tag, now, changes)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+local answer = {tostring(#changes / 3)}
+for _, v in ipairs(changes) do answer[#answer + 1] = v end
+for _, c in ipairs(gone) do answer[#answer + 1] = c end
+return answer
 ";
+
+/// KEYS: conns, user's set, seq. ARGV: connection, user, now.
+/// Returns `{}` or the user's leaving `{user, '0', seq}`.
+const REMOVE_LUA: &str = r"
+local changes = {}
+if redis.call('ZREM', KEYS[1], ARGV[1] .. ' ' .. ARGV[2]) == 1 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  if redis.call('ZCARD', KEYS[2]) == 0 then
+    change(KEYS[3], tonumber(ARGV[3]), ARGV[2], false, changes)
+  end
+end
+return changes
+";
+
+/// Most connections refreshed by one script call (the rest go in the next).
+pub const REFRESH_BATCH: usize = 500;
 
 pub struct RedisPresence {
     redis: LazyRedis,
     prefix: String,
     register: Script,
     refresh: Script,
+    remove: Script,
 }
 
 impl RedisPresence {
@@ -93,8 +163,9 @@ impl RedisPresence {
         Ok(RedisPresence {
             redis: LazyRedis::new(url).map_err(PresenceError::Backend)?,
             prefix: prefix.to_owned(),
-            register: Script::new(REGISTER_LUA),
-            refresh: Script::new(REFRESH_LUA),
+            register: Script::new(&format!("{COMMON_LUA}{REGISTER_LUA}")),
+            refresh: Script::new(&format!("{COMMON_LUA}{REFRESH_LUA}")),
+            remove: Script::new(&format!("{COMMON_LUA}{REMOVE_LUA}")),
         })
     }
 
@@ -108,6 +179,10 @@ impl RedisPresence {
 
     fn user_key(&self, tenant: &str, user: &str) -> String {
         format!("{}:user:{user}", self.tag(tenant))
+    }
+
+    fn seq_key(&self, tenant: &str) -> String {
+        format!("{}:seq", self.tag(tenant))
     }
 
     fn removed_key(&self, tenant: &str) -> String {
@@ -132,8 +207,30 @@ fn key_ttl(now_ms: u64, expires_ms: u64) -> u64 {
     expires_ms.saturating_sub(now_ms).max(1) * KEY_TTL_FACTOR
 }
 
-fn member(entry: &Entry<'_>) -> String {
-    format!("{} {}", entry.connection, entry.user)
+/// Reads `n` changes (user, joined, seq) from a script's answer.
+fn changes(answer: &[String], n: usize) -> Result<Vec<Change>, PresenceError> {
+    let bad = || PresenceError::Backend(format!("unexpected presence answer {answer:?}"));
+    answer
+        .get(..n * 3)
+        .ok_or_else(bad)?
+        .chunks_exact(3)
+        .map(|c| {
+            Ok(Change {
+                user: c[0].clone(),
+                joined: c[1] == "1",
+                seq: c[2].parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// The count `n` heading a script's answer, and what follows it.
+fn counted(answer: &[String]) -> Result<(usize, &[String]), PresenceError> {
+    let n = answer
+        .first()
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| PresenceError::Backend(format!("unexpected presence answer {answer:?}")))?;
+    Ok((n, &answer[1..]))
 }
 
 #[async_trait]
@@ -149,6 +246,7 @@ impl PresenceStore for RedisPresence {
             .register
             .key(self.conns_key(entry.tenant))
             .key(self.user_key(entry.tenant, entry.user))
+            .key(self.seq_key(entry.tenant))
             .arg(entry.connection)
             .arg(entry.user)
             .arg(now_ms)
@@ -157,14 +255,19 @@ impl PresenceStore for RedisPresence {
             .arg(caps.per_tenant)
             .arg(caps.policy.as_str())
             .arg(key_ttl(now_ms, expires_ms))
+            .arg(self.tag(entry.tenant))
             .invoke_async(&mut self.conn().await?)
             .await
             .map_err(failure)?;
         let cap = || answer.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         match answer.first().map(String::as_str) {
-            Some("ok") => Ok(Admission::Admitted {
-                replaced: answer[1..].to_vec(),
-            }),
+            Some("ok") => {
+                let (n, rest) = counted(&answer[1..])?;
+                Ok(Admission::Admitted {
+                    changes: changes(rest, n)?,
+                    replaced: rest[n * 3..].to_vec(),
+                })
+            }
             Some("user") => Ok(Admission::UserFull { cap: cap() }),
             Some("tenant") => Ok(Admission::TenantFull { cap: cap() }),
             _ => Err(PresenceError::Backend(format!(
@@ -173,33 +276,54 @@ impl PresenceStore for RedisPresence {
         }
     }
 
-    async fn refresh(&self, entry: &Entry<'_>, expires_ms: u64) -> Result<bool, PresenceError> {
-        let now = crate::log::now_ms();
-        let kept: i64 = self
-            .refresh
+    async fn refresh(
+        &self,
+        tenant: &str,
+        conns: &[Conn<'_>],
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> Result<Refreshed, PresenceError> {
+        let mut conn = self.conn().await?;
+        let mut refreshed = Refreshed::default();
+        // At least one call, so that the purge runs even with no connections.
+        let chunks = conns.chunks(REFRESH_BATCH);
+        let chunks = chunks.chain(conns.is_empty().then_some(&[][..]));
+        for chunk in chunks {
+            let mut call = self.refresh.prepare_invoke();
+            call.key(self.conns_key(tenant))
+                .key(self.seq_key(tenant))
+                .arg(now_ms)
+                .arg(expires_ms)
+                .arg(key_ttl(now_ms.min(expires_ms), expires_ms))
+                .arg(self.tag(tenant));
+            for c in chunk {
+                call.arg(c.connection).arg(c.user);
+            }
+            let answer: Vec<String> = call.invoke_async(&mut conn).await.map_err(failure)?;
+            let (n, rest) = counted(&answer)?;
+            refreshed.changes.extend(changes(rest, n)?);
+            refreshed.gone.extend_from_slice(&rest[n * 3..]);
+        }
+        Ok(refreshed)
+    }
+
+    async fn remove(
+        &self,
+        entry: &Entry<'_>,
+        now_ms: u64,
+    ) -> Result<Option<Change>, PresenceError> {
+        let answer: Vec<String> = self
+            .remove
             .key(self.conns_key(entry.tenant))
             .key(self.user_key(entry.tenant, entry.user))
+            .key(self.seq_key(entry.tenant))
             .arg(entry.connection)
             .arg(entry.user)
-            .arg(expires_ms)
-            .arg(key_ttl(now.min(expires_ms), expires_ms))
+            .arg(now_ms)
             .invoke_async(&mut self.conn().await?)
             .await
             .map_err(failure)?;
-        Ok(kept == 1)
-    }
-
-    async fn remove(&self, entry: &Entry<'_>) -> Result<(), PresenceError> {
-        let mut conn = self.conn().await?;
-        ::redis::pipe()
-            .atomic()
-            .zrem(self.conns_key(entry.tenant), member(entry))
-            .ignore()
-            .zrem(self.user_key(entry.tenant, entry.user), entry.connection)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(failure)
+        Ok(changes(&answer, answer.len() / 3)?.pop())
     }
 
     async fn online(&self, tenant: &str, now_ms: u64) -> Result<Online, PresenceError> {
@@ -241,7 +365,11 @@ impl PresenceStore for RedisPresence {
         // One transaction: a connection registered after the read above
         // loses its entry with the rest (its user key then just expires).
         let mut pipe = ::redis::pipe();
-        pipe.atomic().del(self.conns_key(tenant)).ignore();
+        pipe.atomic()
+            .del(self.conns_key(tenant))
+            .ignore()
+            .del(self.seq_key(tenant))
+            .ignore();
         for user in users {
             pipe.del(self.user_key(tenant, user)).ignore();
         }
@@ -257,16 +385,14 @@ impl PresenceStore for RedisPresence {
     async fn tenant_removed(
         &self,
         tenant: &str,
-        registered_ms: u64,
         _now_ms: u64,
-    ) -> Result<bool, PresenceError> {
-        let at: Option<u64> = self
-            .conn()
+    ) -> Result<Option<u64>, PresenceError> {
+        // The key expires when the removal is no longer remembered.
+        self.conn()
             .await?
             .get(self.removed_key(tenant))
             .await
-            .map_err(failure)?;
-        Ok(at.is_some_and(|at| registered_ms <= at))
+            .map_err(failure)
     }
 }
 
@@ -284,5 +410,76 @@ mod tests {
         let other = RedisPresence::new(&server.url(), "presence-test").unwrap();
         let online = other.online("t", 1_000_000).await.unwrap();
         assert_eq!(online.connections, 4);
+    }
+
+    /// One refresh tick of 10 000 connections (10 tenants × 1000) against
+    /// a real Redis: one script call per connection (64 in flight) against
+    /// one call per tenant and batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: run with --release --ignored --nocapture"]
+    async fn refresh_bench() {
+        use futures::StreamExt;
+        let server = RedisServer::start();
+        let store = RedisPresence::new(&server.url(), "presence-bench").unwrap();
+        let caps = Caps {
+            per_user: 10,
+            per_tenant: 100_000,
+            policy: super::super::CapPolicy::RefuseNewest,
+        };
+        let (tenants, per_tenant) = (10, 1000);
+        let now = crate::log::now_ms();
+        let expires = now + 60_000;
+        let ids: Vec<(String, String, String)> = (0..tenants * per_tenant)
+            .map(|i| {
+                (
+                    format!("t{}", i % tenants),
+                    format!("u{i}"),
+                    format!("c{i}"),
+                )
+            })
+            .collect();
+        for (tenant, user, connection) in &ids {
+            let entry = Entry {
+                tenant,
+                user,
+                connection,
+            };
+            store.register(&entry, caps, now, expires).await.unwrap();
+        }
+        for round in 0..3 {
+            let started = std::time::Instant::now();
+            futures::stream::iter(&ids)
+                .for_each_concurrent(64, |(tenant, user, connection)| {
+                    let store = &store;
+                    async move {
+                        let one = [Conn { user, connection }];
+                        let got = store.refresh(tenant, &one, now, expires).await.unwrap();
+                        assert!(got.gone.is_empty());
+                    }
+                })
+                .await;
+            let single = started.elapsed();
+            let started = std::time::Instant::now();
+            let mut calls = 0;
+            for t in 0..tenants {
+                let tenant = format!("t{t}");
+                let conns: Vec<Conn<'_>> = ids
+                    .iter()
+                    .filter(|(owner, _, _)| *owner == tenant)
+                    .map(|(_, user, connection)| Conn { user, connection })
+                    .collect();
+                calls += conns.len().div_ceil(REFRESH_BATCH);
+                let got = store.refresh(&tenant, &conns, now, expires).await.unwrap();
+                assert!(got.gone.is_empty());
+            }
+            let batched = started.elapsed();
+            println!(
+                "round {round}: {} connections: one call each {single:?} ({} calls), \
+                 batched {batched:?} ({calls} calls), {:.1}x",
+                ids.len(),
+                ids.len(),
+                single.as_secs_f64() / batched.as_secs_f64()
+            );
+        }
     }
 }

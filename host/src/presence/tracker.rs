@@ -3,26 +3,32 @@
 //!
 //! [`Tracker::admit`] registers the connection before its stream opens and
 //! returns a [`Lease`], held by the stream ([`Lease::hold`]). While the
-//! stream lives, a small task refreshes the entry every
-//! `min(heartbeat, TTL / 2)` — the connection's heartbeat, bounded so an
-//! entry never lapses between two refreshes. Dropping the stream drops the
-//! lease, which removes the entry.
+//! stream lives, the node's one refresh task extends its entry every
+//! `min(heartbeat, TTL / 2)` — bounded so an entry never lapses between
+//! two refreshes — in **one store call per tenant** for all of the node's
+//! connections of that tenant (batches of at most
+//! [`REFRESH_BATCH`](super::redis::REFRESH_BATCH) on Redis). Dropping the
+//! stream drops the lease, which removes the entry.
 //!
-//! Close-oldest: when a registration removes older connections of the
-//! user, the ones on this node are closed at once (`beacon.closed`,
-//! reason `replaced`). Ones on another node are closed by that node at
-//! its next refresh, which finds the entry gone. A failed refresh (store
-//! unreachable) keeps the connection open and retries at the next tick.
+//! A refresh that finds a connection's entry gone closes the connection:
+//! - with `beacon.closed` reason `replaced` when close-oldest removed it
+//!   (on any node; on this one the close is immediate);
+//! - with `beacon.closed` reason `tenant_deleted` when its tenant was
+//!   deleted ([`Tracker::remove_tenant`]; the store remembers the removal
+//!   for a while, to tell the two apart);
+//! - without a frame when the entry had lapsed (this node could not reach
+//!   the store for longer than the TTL, and another node purged it): the
+//!   client reconnects and is admitted again under the caps.
 //!
-//! A deleted tenant: [`Tracker::remove_tenant`] removes all its entries,
-//! so its connections on other nodes end at their next refresh too, with
-//! `beacon.closed` reason `tenant_deleted` (the store remembers the
-//! removal for a while, to tell that apart from `replaced`).
+//! A failed refresh (store unreachable) keeps the connections open and
+//! retries at the next tick. Presence changes found on the way (a user's
+//! first or last connection) go to the tenant's log when the tenant has
+//! presence events on (see [`super::events`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,7 +36,8 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{Admission, Caps, Entry, Online, PresenceError, SharedPresence};
+use super::events::Appender;
+use super::{Admission, Caps, Change, Conn, Entry, Online, PresenceError, SharedPresence};
 use crate::log::now_ms;
 use crate::sse::frame;
 
@@ -42,24 +49,73 @@ pub struct Closed {
     pub reason: &'static str,
 }
 
+/// Tenants refreshed at once by the refresh task.
+const CONCURRENT_REFRESHES: usize = 16;
+
+/// Why a lease was closed.
+const OPEN: u8 = 0;
+const REPLACED: u8 = 1;
+const TENANT_DELETED: u8 = 2;
+const LAPSED: u8 = 3;
+
+/// One of this node's open connections.
+struct Local {
+    tenant: Arc<str>,
+    user: Arc<str>,
+    registered_ms: u64,
+    /// The expiry its entry was last given.
+    expires_ms: u64,
+    /// The tenant's `presence_events` when the connection was admitted.
+    events: bool,
+    /// Cancelled to close the connection, after `why` is set.
+    closed: CancellationToken,
+    why: Arc<AtomicU8>,
+}
+
+impl Local {
+    fn close(&self, why: u8) {
+        self.why.store(why, Ordering::Release);
+        self.closed.cancel();
+    }
+}
+
+/// A tenant's local connections, (user, connection id), for one refresh.
+#[derive(Default)]
+struct TenantBatch {
+    conns: Vec<(Arc<str>, String)>,
+    /// Whether the tenant has presence events on.
+    events: bool,
+}
+
 pub struct Tracker {
     store: SharedPresence,
     ttl: Duration,
     refresh_every: Duration,
-    /// This node's open connections: id → token that closes it as
-    /// replaced. A `std::sync::Mutex`: held for one map operation, never
-    /// across an `.await`. One entry per open stream (bounded by the caps).
-    local: Mutex<HashMap<String, CancellationToken>>,
+    /// This node's open connections by id. A `std::sync::Mutex`: held for
+    /// map operations only, never across an `.await`. One entry per open
+    /// stream (bounded by the caps).
+    local: Mutex<HashMap<String, Local>>,
+    /// Where presence changes go; `None`: nowhere (tests).
+    events: Option<Appender>,
+    /// Whether the refresh task runs (it starts with the first admission).
+    refreshing: AtomicBool,
 }
 
 impl Tracker {
-    pub fn new(store: SharedPresence, ttl: Duration, heartbeat: Duration) -> Arc<Self> {
+    pub fn new(
+        store: SharedPresence,
+        ttl: Duration,
+        heartbeat: Duration,
+        events: Option<Appender>,
+    ) -> Arc<Self> {
         let refresh_every = heartbeat.min(ttl / 2).max(Duration::from_millis(10));
         Arc::new(Tracker {
             store,
             ttl,
             refresh_every,
             local: Mutex::default(),
+            events,
+            refreshing: AtomicBool::new(false),
         })
     }
 
@@ -67,7 +123,7 @@ impl Tracker {
         self.ttl
     }
 
-    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+    fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, Local>> {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -75,13 +131,25 @@ impl Tracker {
         now.saturating_add(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// Registers a connection under `caps`. `Err(admission)` when a cap refuses it.
+    fn publish(&self, tenant: &str, events: bool, changes: Vec<Change>) {
+        if let Some(appender) = self
+            .events
+            .as_ref()
+            .filter(|_| events && !changes.is_empty())
+        {
+            appender.send(tenant, changes);
+        }
+    }
+
+    /// Registers a connection under `caps`. `Err(admission)` when a cap
+    /// refuses it. `events`: whether the tenant has presence events on.
     pub async fn admit(
         self: &Arc<Self>,
         tenant: &str,
         user: &str,
         connection: &str,
         caps: Caps,
+        events: bool,
     ) -> Result<Result<Lease, Admission>, PresenceError> {
         let entry = Entry {
             tenant,
@@ -89,36 +157,130 @@ impl Tracker {
             connection,
         };
         let now = now_ms();
-        let replaced = match self
-            .store
-            .register(&entry, caps, now, self.expires(now))
-            .await?
-        {
-            Admission::Admitted { replaced } => replaced,
+        let expires_ms = self.expires(now);
+        let (replaced, changes) = match self.store.register(&entry, caps, now, expires_ms).await? {
+            Admission::Admitted { replaced, changes } => (replaced, changes),
             refused => return Ok(Err(refused)),
         };
+        self.publish(tenant, events, changes);
         let closed = CancellationToken::new();
+        let why = Arc::new(AtomicU8::new(OPEN));
         {
             let mut local = self.local();
             for id in &replaced {
-                if let Some(token) = local.remove(id) {
-                    token.cancel();
+                if let Some(gone) = local.remove(id) {
+                    gone.close(REPLACED);
                 }
             }
-            local.insert(connection.to_owned(), closed.clone());
+            local.insert(
+                connection.to_owned(),
+                Local {
+                    tenant: tenant.into(),
+                    user: user.into(),
+                    registered_ms: now,
+                    expires_ms,
+                    events,
+                    closed: closed.clone(),
+                    why: why.clone(),
+                },
+            );
         }
-        let lease = Lease {
+        self.start_refreshing();
+        Ok(Ok(Lease {
             tracker: self.clone(),
             tenant: tenant.to_owned(),
             user: user.to_owned(),
             connection: connection.to_owned(),
-            registered_ms: now,
+            events,
             closed,
-            tenant_deleted: Arc::default(),
-            stop: CancellationToken::new(),
+            why,
+        }))
+    }
+
+    /// Starts the node's refresh task once; it ends with the tracker.
+    fn start_refreshing(self: &Arc<Self>) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tracker: Weak<Tracker> = Arc::downgrade(self);
+        let every = self.refresh_every;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(tracker) = tracker.upgrade() else {
+                    return;
+                };
+                tracker.refresh_all().await;
+            }
+        });
+    }
+
+    /// Refreshes every local connection: one store call per tenant.
+    async fn refresh_all(&self) {
+        let mut by_tenant: HashMap<Arc<str>, TenantBatch> = HashMap::new();
+        for (id, conn) in self.local().iter() {
+            let batch = by_tenant.entry(conn.tenant.clone()).or_default();
+            batch.conns.push((conn.user.clone(), id.clone()));
+            batch.events |= conn.events;
+        }
+        futures::stream::iter(by_tenant)
+            .for_each_concurrent(CONCURRENT_REFRESHES, |(tenant, batch)| async move {
+                self.refresh_tenant(&tenant, &batch.conns, batch.events)
+                    .await;
+            })
+            .await;
+    }
+
+    async fn refresh_tenant(&self, tenant: &str, conns: &[(Arc<str>, String)], events: bool) {
+        let batch: Vec<Conn<'_>> = conns
+            .iter()
+            .map(|(user, connection)| Conn { user, connection })
+            .collect();
+        let now = now_ms();
+        let expires_ms = self.expires(now);
+        let refreshed = match self.store.refresh(tenant, &batch, now, expires_ms).await {
+            Ok(refreshed) => refreshed,
+            Err(error) => {
+                tracing::warn!(%tenant, %error, "presence refresh failed; retrying");
+                return;
+            }
         };
-        tokio::spawn(lease.refresh_loop());
-        Ok(Ok(lease))
+        self.publish(tenant, events, refreshed.changes);
+        let removed_at = if refreshed.gone.is_empty() {
+            None
+        } else {
+            self.store
+                .tenant_removed(tenant, now_ms())
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%tenant, %error, "cannot tell why presence entries went");
+                    None
+                })
+        };
+        let mut local = self.local();
+        for (_, id) in conns {
+            let Some(conn) = local.get_mut(id) else {
+                continue;
+            };
+            if !refreshed.gone.contains(id) {
+                conn.expires_ms = conn.expires_ms.max(expires_ms);
+                continue;
+            }
+            let why = if removed_at.is_some_and(|at| conn.registered_ms <= at) {
+                TENANT_DELETED
+            } else if conn.expires_ms <= now {
+                LAPSED
+            } else {
+                REPLACED
+            };
+            tracing::debug!(%tenant, connection = %id, why, "presence entry gone; closing");
+            if let Some(conn) = local.remove(id) {
+                conn.close(why);
+            }
+        }
     }
 
     /// Who is online in a tenant, on every node.
@@ -142,63 +304,16 @@ pub struct Lease {
     tenant: String,
     user: String,
     connection: String,
-    registered_ms: u64,
-    /// Cancelled when the connection was replaced (close-oldest) or its
-    /// tenant deleted.
+    events: bool,
+    /// Cancelled when the connection is to close, after `why` is set.
     closed: CancellationToken,
-    /// Set, before `closed` is cancelled, when the tenant was deleted.
-    tenant_deleted: Arc<AtomicBool>,
-    /// Cancelled on drop: stops the refresh task.
-    stop: CancellationToken,
+    why: Arc<AtomicU8>,
 }
 
 impl Lease {
-    fn refresh_loop(&self) -> impl Future<Output = ()> + Send + 'static {
-        let tracker = self.tracker.clone();
-        let (tenant, user, connection) = (
-            self.tenant.clone(),
-            self.user.clone(),
-            self.connection.clone(),
-        );
-        let (closed, stop) = (self.closed.clone(), self.stop.clone());
-        let (registered_ms, tenant_deleted) = (self.registered_ms, self.tenant_deleted.clone());
-        async move {
-            let entry = Entry {
-                tenant: &tenant,
-                user: &user,
-                connection: &connection,
-            };
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = closed.cancelled() => return,
-                    _ = tokio::time::sleep(tracker.refresh_every) => {}
-                }
-                let expires = tracker.expires(now_ms());
-                match tracker.store.refresh(&entry, expires).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::debug!(%tenant, %connection, "presence entry gone; closing");
-                        let deleted = tracker
-                            .store
-                            .tenant_removed(&tenant, registered_ms, now_ms())
-                            .await
-                            .unwrap_or(false);
-                        tenant_deleted.store(deleted, Ordering::Release);
-                        closed.cancel();
-                        return;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%tenant, %error, "presence refresh failed; retrying");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Ties the lease to a stream: the stream ends with `beacon.closed`
-    /// when the connection is replaced, and the entry is removed when the
-    /// stream is dropped.
+    /// Ties the lease to a stream: the stream ends (with `beacon.closed`
+    /// when it was replaced or its tenant deleted) when the lease is
+    /// closed, and the entry is removed when the stream is dropped.
     pub fn hold<S>(self, body: S) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static
     where
         S: Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
@@ -206,15 +321,12 @@ impl Lease {
         let closed = self.closed.clone();
         let tail = futures::stream::once(async move {
             let lease = self;
-            let reason = if lease.tenant_deleted.load(Ordering::Acquire) {
-                "tenant_deleted"
-            } else {
-                "replaced"
+            let reason = match lease.why.load(Ordering::Acquire) {
+                REPLACED => "replaced",
+                TENANT_DELETED => "tenant_deleted",
+                _ => return None,
             };
-            lease
-                .closed
-                .is_cancelled()
-                .then(|| Ok(frame::control("beacon.closed", &Closed { reason })))
+            Some(Ok(frame::control("beacon.closed", &Closed { reason })))
         })
         .filter_map(std::future::ready);
         body.take_until(closed.cancelled_owned()).chain(tail)
@@ -223,21 +335,16 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.stop.cancel();
-        {
-            let mut local = self.tracker.local();
-            // Only this lease's token: a later connection may reuse nothing,
-            // ids are unique per node run.
-            local.remove(&self.connection);
-        }
+        self.tracker.local().remove(&self.connection);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (tracker, tenant, user, connection) = (
+        let (tracker, tenant, user, connection, events) = (
             self.tracker.clone(),
             std::mem::take(&mut self.tenant),
             std::mem::take(&mut self.user),
             std::mem::take(&mut self.connection),
+            self.events,
         );
         runtime.spawn(async move {
             let entry = Entry {
@@ -245,9 +352,10 @@ impl Drop for Lease {
                 user: &user,
                 connection: &connection,
             };
-            if let Err(error) = tracker.store.remove(&entry).await {
+            match tracker.store.remove(&entry, now_ms()).await {
+                Ok(left) => tracker.publish(&tenant, events, left.into_iter().collect()),
                 // The entry expires after the TTL anyway.
-                tracing::warn!(%tenant, %error, "presence entry not removed");
+                Err(error) => tracing::warn!(%tenant, %error, "presence entry not removed"),
             }
         });
     }
@@ -273,15 +381,16 @@ mod tests {
             Arc::new(MemoryPresence::new()),
             Duration::from_secs(30),
             Duration::from_secs(15),
+            None,
         );
         let first = tracker
-            .admit("t", "u", "c1", caps(CapPolicy::CloseOldest))
+            .admit("t", "u", "c1", caps(CapPolicy::CloseOldest), false)
             .await
             .unwrap()
             .unwrap();
         let body = first.hold(futures::stream::pending());
         let second = tracker
-            .admit("t", "u", "c2", caps(CapPolicy::CloseOldest))
+            .admit("t", "u", "c2", caps(CapPolicy::CloseOldest), false)
             .await
             .unwrap()
             .unwrap();
@@ -299,7 +408,7 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(tracker.online("t").await.unwrap().connections, 0);
         let refused = tracker
-            .admit("t", "u", "c3", caps(CapPolicy::RefuseNewest))
+            .admit("t", "u", "c3", caps(CapPolicy::RefuseNewest), false)
             .await
             .unwrap();
         assert!(refused.is_ok());
@@ -309,17 +418,17 @@ mod tests {
     async fn a_connection_replaced_on_another_node_closes_at_its_next_refresh() {
         let store: crate::presence::SharedPresence = Arc::new(MemoryPresence::new());
         let heartbeat = Duration::from_millis(100);
-        let node_a = Tracker::new(store.clone(), Duration::from_secs(30), heartbeat);
-        let node_b = Tracker::new(store, Duration::from_secs(30), heartbeat);
+        let node_a = Tracker::new(store.clone(), Duration::from_secs(30), heartbeat, None);
+        let node_b = Tracker::new(store, Duration::from_secs(30), heartbeat, None);
         let on_a = node_a
-            .admit("t", "u", "a-1", caps(CapPolicy::CloseOldest))
+            .admit("t", "u", "a-1", caps(CapPolicy::CloseOldest), false)
             .await
             .unwrap()
             .unwrap();
         let body = on_a.hold(futures::stream::pending());
         let started = tokio::time::Instant::now();
         let _on_b = node_b
-            .admit("t", "u", "b-1", caps(CapPolicy::CloseOldest))
+            .admit("t", "u", "b-1", caps(CapPolicy::CloseOldest), false)
             .await
             .unwrap()
             .unwrap();
@@ -335,13 +444,19 @@ mod tests {
     async fn a_deleted_tenants_connections_on_other_nodes_close_as_tenant_deleted() {
         let store: crate::presence::SharedPresence = Arc::new(MemoryPresence::new());
         let heartbeat = Duration::from_millis(100);
-        let node_a = Tracker::new(store.clone(), Duration::from_secs(30), heartbeat);
-        let node_b = Tracker::new(store, Duration::from_secs(30), heartbeat);
+        let node_a = Tracker::new(store.clone(), Duration::from_secs(30), heartbeat, None);
+        let node_b = Tracker::new(store, Duration::from_secs(30), heartbeat, None);
         let admit = |tenant: &'static str, connection: &'static str| {
             let node_b = node_b.clone();
             async move {
                 node_b
-                    .admit(tenant, "u", connection, caps(CapPolicy::RefuseNewest))
+                    .admit(
+                        tenant,
+                        "u",
+                        connection,
+                        caps(CapPolicy::RefuseNewest),
+                        false,
+                    )
                     .await
                     .unwrap()
                     .unwrap()
@@ -363,5 +478,178 @@ mod tests {
         assert_eq!(node_a.online("t").await.unwrap().connections, 0);
         assert_eq!(node_a.online("other").await.unwrap().connections, 1);
         drop(kept);
+    }
+
+    /// The real memory store, counting refresh calls and able to fail
+    /// them (a node cut off from the store).
+    #[derive(Default)]
+    struct Watched {
+        store: MemoryPresence,
+        refreshes: std::sync::atomic::AtomicUsize,
+        unreachable: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::presence::PresenceStore for Watched {
+        async fn register(
+            &self,
+            entry: &Entry<'_>,
+            caps: Caps,
+            now_ms: u64,
+            expires_ms: u64,
+        ) -> Result<Admission, PresenceError> {
+            self.store.register(entry, caps, now_ms, expires_ms).await
+        }
+        async fn refresh(
+            &self,
+            tenant: &str,
+            conns: &[Conn<'_>],
+            now_ms: u64,
+            expires_ms: u64,
+        ) -> Result<crate::presence::Refreshed, PresenceError> {
+            self.refreshes.fetch_add(1, Ordering::SeqCst);
+            if self.unreachable.load(Ordering::SeqCst) {
+                return Err(PresenceError::Unavailable("cut off".into()));
+            }
+            self.store.refresh(tenant, conns, now_ms, expires_ms).await
+        }
+        async fn remove(
+            &self,
+            entry: &Entry<'_>,
+            now_ms: u64,
+        ) -> Result<Option<Change>, PresenceError> {
+            self.store.remove(entry, now_ms).await
+        }
+        async fn online(&self, tenant: &str, now_ms: u64) -> Result<Online, PresenceError> {
+            self.store.online(tenant, now_ms).await
+        }
+        async fn remove_tenant(
+            &self,
+            tenant: &str,
+            now_ms: u64,
+            remember_ms: u64,
+        ) -> Result<(), PresenceError> {
+            self.store.remove_tenant(tenant, now_ms, remember_ms).await
+        }
+        async fn tenant_removed(
+            &self,
+            tenant: &str,
+            now_ms: u64,
+        ) -> Result<Option<u64>, PresenceError> {
+            self.store.tenant_removed(tenant, now_ms).await
+        }
+    }
+
+    fn many() -> Caps {
+        Caps {
+            per_user: 100,
+            per_tenant: 1000,
+            policy: CapPolicy::RefuseNewest,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_refresh_call_per_tenant_and_tick_keeps_every_local_entry_alive() {
+        let store = Arc::new(Watched::default());
+        let ttl = Duration::from_millis(400);
+        let tracker = Tracker::new(store.clone(), ttl, Duration::from_millis(100), None);
+        let mut leases = Vec::new();
+        for i in 0..50 {
+            let tenant = if i % 2 == 0 { "t1" } else { "t2" };
+            let (id, user) = (format!("c{i}"), format!("u{i}"));
+            let lease = tracker.admit(tenant, &user, &id, many(), false).await;
+            leases.push(lease.unwrap().unwrap());
+        }
+        store.refreshes.store(0, Ordering::SeqCst);
+        // Several TTLs pass: the entries live on, refreshed in batches.
+        tokio::time::sleep(ttl * 3).await;
+        let calls = store.refreshes.load(Ordering::SeqCst);
+        assert_eq!(tracker.online("t1").await.unwrap().connections, 25);
+        assert_eq!(tracker.online("t2").await.unwrap().connections, 25);
+        // About 12 ticks × 2 tenants; one call per connection would be 600.
+        assert!((4..=40).contains(&calls), "{calls} refresh calls");
+        assert_eq!(calls % 2, 0, "both tenants each tick: {calls}");
+        drop(leases);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_entry_lapsed_ends_without_a_frame() {
+        let store = Arc::new(Watched::default());
+        let ttl = Duration::from_millis(300);
+        let cut_off = Tracker::new(store.clone(), ttl, Duration::from_millis(50), None);
+        let other = Tracker::new(store.clone(), ttl, Duration::from_millis(50), None);
+        let body = cut_off
+            .admit("t", "u", "a-1", many(), false)
+            .await
+            .unwrap()
+            .unwrap()
+            .hold(futures::stream::pending());
+        store.unreachable.store(true, Ordering::SeqCst);
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        store.unreachable.store(false, Ordering::SeqCst);
+        // Another node's registration purges the lapsed entry.
+        let _b = other.admit("t", "v", "b-1", many(), false).await.unwrap();
+        let frames: Vec<_> = tokio::time::timeout(Duration::from_secs(5), body.collect())
+            .await
+            .expect("ended at the next refresh");
+        assert!(frames.is_empty(), "no beacon.closed: {frames:?}");
+    }
+
+    #[tokio::test]
+    async fn joins_and_leaves_go_to_the_tenants_log_when_it_has_presence_events() {
+        use crate::log::embedded::{EmbeddedLog, open_database};
+        use crate::log::{DEFAULT_RETENTION, Offset};
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_database(&dir.path().join("log.redb")).unwrap();
+        let log: crate::log::SharedLog =
+            Arc::new(EmbeddedLog::open(db, DEFAULT_RETENTION, Duration::from_secs(60)).unwrap());
+        let tracker = Tracker::new(
+            Arc::new(MemoryPresence::new()),
+            Duration::from_secs(30),
+            Duration::from_secs(15),
+            Some(Appender::start(log.clone())),
+        );
+        let a1 = tracker
+            .admit("on", "alice", "c1", many(), true)
+            .await
+            .unwrap()
+            .unwrap();
+        let a2 = tracker
+            .admit("on", "alice", "c2", many(), true)
+            .await
+            .unwrap()
+            .unwrap();
+        let quiet = tracker
+            .admit("off", "alice", "c3", many(), false)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(a1);
+        drop(quiet);
+        drop(a2);
+        let mut events = Vec::new();
+        for _ in 0..100 {
+            events = log.read("on", Offset::ZERO, 10).await.unwrap().events;
+            if events.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seen: Vec<(String, serde_json::Value)> = events
+            .iter()
+            .map(|e| {
+                let envelope: serde_json::Value = serde_json::from_str(&e.envelope).unwrap();
+                (e.meta.kind.clone(), envelope["data"]["user"].clone())
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("presence.joined".to_owned(), serde_json::json!("alice")),
+                ("presence.left".to_owned(), serde_json::json!("alice")),
+            ]
+        );
+        let off = log.read("off", Offset::ZERO, 10).await.unwrap();
+        assert!(off.events.is_empty(), "presence events are off there");
     }
 }

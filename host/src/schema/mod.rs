@@ -89,6 +89,9 @@ pub enum SchemaError {
     /// The event type name is not a valid type (see [`crate::event::valid_type`]).
     #[error("invalid event type {0:?}")]
     InvalidType(String),
+    /// `presence.*` and `beacon.*` are Beacon's own types: no contracts.
+    #[error("event type {0:?} is reserved")]
+    ReservedType(String),
     /// The document is not an acceptable draft 2020-12 schema; every problem
     /// carries a JSON pointer into the document.
     #[error("invalid JSON Schema: {}", summary(.0))]

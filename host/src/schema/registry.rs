@@ -221,6 +221,9 @@ impl Registry {
         if !valid_type(kind) {
             return Err(SchemaError::InvalidType(kind.to_owned()));
         }
+        if crate::presence::events::reserved_type(kind) {
+            return Err(SchemaError::ReservedType(kind.to_owned()));
+        }
         compile(&schema)?;
         let _writing = self.writes.lock().await;
         for _ in 0..REGISTER_ATTEMPTS {

@@ -118,7 +118,16 @@ impl Filter {
     }
 
     pub fn matches(&self, meta: &EventMeta) -> bool {
-        let type_ok = (self.types.is_empty() || self.types.iter().any(|p| p.matches(&meta.kind)))
+        let asked = if crate::presence::events::reserved_type(&meta.kind) {
+            // Presence events only when asked for by name or prefix: a
+            // stream of every type (no filter, or `*`) does not get them.
+            self.types
+                .iter()
+                .any(|p| *p != Pattern::Any && p.matches(&meta.kind))
+        } else {
+            self.types.is_empty() || self.types.iter().any(|p| p.matches(&meta.kind))
+        };
+        let type_ok = asked
             && (self.allowed.is_empty() || self.allowed.iter().any(|p| p.matches(&meta.kind)));
         let subject_ok = self.subjects.is_empty()
             || meta
@@ -252,6 +261,32 @@ mod tests {
             .restrict_types("")
             .unwrap();
         assert!(!none.matches(&meta("order.created", None, &[])));
+    }
+
+    #[test]
+    fn presence_events_come_only_when_asked_for_by_name_or_prefix() {
+        let joined = meta("presence.joined", Some("user/a"), &[]);
+        for types in [None, Some("*"), Some("order.*")] {
+            let f = Filter::parse(types, None, "1").unwrap();
+            assert!(!f.matches(&joined), "{types:?}");
+        }
+        for types in ["presence.*", "presence.joined", "*,presence.*"] {
+            let f = Filter::parse(Some(types), None, "1").unwrap();
+            assert!(f.matches(&joined), "{types}");
+            assert!(f.matches(&meta("order.created", None, &[])) == types.starts_with('*'));
+        }
+        // The token's allow-list still applies, and subjects filter them.
+        let f = Filter::parse(Some("presence.*"), None, "1").unwrap();
+        assert!(
+            !f.clone()
+                .restrict_types("order.*")
+                .unwrap()
+                .matches(&joined)
+        );
+        assert!(f.clone().restrict_types("*").unwrap().matches(&joined));
+        let own = f.restrict_subjects("user/b").unwrap();
+        assert!(!own.matches(&joined));
+        assert!(own.matches(&meta("presence.left", Some("user/b"), &[])));
     }
 
     #[test]

@@ -42,7 +42,21 @@ pub struct Tenant {
     /// A disabled tenant can neither publish nor open streams.
     #[serde(default)]
     pub disabled: bool,
+    /// Browser origins (`https://app.example.com`) that may read this
+    /// tenant's subscriber stream with credentials (the `beacon_token`
+    /// cookie), besides the node-wide `--cors-origins`.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Append `presence.joined` / `presence.left` to the tenant's stream
+    /// (see [`crate::presence::events`]). Off by default.
+    #[serde(default)]
+    pub presence_events: bool,
 }
+
+/// Most browser origins one tenant may list in `cors_origins`.
+pub const MAX_CORS_ORIGINS: usize = 50;
+/// Longest origin a tenant may list (a host name is at most 253 characters).
+pub const MAX_ORIGIN_LEN: usize = 253;
 
 /// Most API keys one tenant may hold (rotation needs two at a time).
 pub const MAX_KEYS_PER_TENANT: usize = 20;
@@ -176,6 +190,8 @@ pub(crate) mod conformance {
             jwt_keys: Vec::new(),
             limits: None,
             disabled: false,
+            cors_origins: Vec::new(),
+            presence_events: false,
         }
     }
 
@@ -194,6 +210,11 @@ pub(crate) mod conformance {
         assert_eq!(store.get(&a.id).await.unwrap(), Some(a.clone()));
         let mut changed = a.clone();
         changed.allow_unregistered_types = true;
+        changed.presence_events = true;
+        changed.cors_origins = vec![
+            "https://app.example.com".into(),
+            "http://localhost:3000".into(),
+        ];
         store.update(&changed).await.unwrap();
         assert_eq!(store.get(&a.id).await.unwrap(), Some(changed.clone()));
         store.update(&a).await.unwrap();
@@ -286,6 +307,17 @@ pub(crate) mod conformance {
         store.create(&gone, &key(&gone.id, 3)).await.unwrap();
         assert_eq!(store.get(&gone.id).await.unwrap(), Some(gone.clone()));
         assert_eq!(store.keys(&gone.id).await.unwrap(), vec![key(&gone.id, 3)]);
+    }
+
+    #[test]
+    fn records_stored_before_cors_origins_still_load() {
+        let old = r#"{"id":"acme","signing_secret":"s","created_at":1,"disabled":true}"#;
+        let tenant: Tenant = serde_json::from_str(old).unwrap();
+        assert!(tenant.cors_origins.is_empty() && !tenant.presence_events && tenant.disabled);
+        let mut listed = tenant.clone();
+        listed.cors_origins = vec!["https://app.example.com".into()];
+        let text = serde_json::to_string(&listed).unwrap();
+        assert_eq!(serde_json::from_str::<Tenant>(&text).unwrap(), listed);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::event::{Envelope, FieldError, PublishEvent};
 use crate::limits::TenantLimits;
 use crate::plugins::dead_letters::DeadLetterPage;
 use crate::presence::Online;
+use crate::presence::events::PresenceChange;
 use crate::presence::tracker::Closed;
 use crate::schema::compat::{CheckResult, Mode};
 use crate::schema::{Contract, TypeInfo};
@@ -88,6 +89,7 @@ fn types() -> Vec<Described> {
         described::<Shutdown>("Shutdown", Answer),
         described::<TokenExpired>("TokenExpired", Answer),
         described::<Closed>("Closed", Answer),
+        described::<PresenceChange>("PresenceChange", Answer),
         described::<CreatedTenant>("CreatedTenant", Answer),
         described::<TenantInfo>("TenantInfo", Answer),
         described::<TenantList>("TenantList", Answer),

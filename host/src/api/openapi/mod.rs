@@ -101,6 +101,15 @@ fn security_schemes() -> Value {
             "description": "The subscriber JWT as a query parameter, for `EventSource`, which \
                 cannot set headers.",
         },
+        "subscriberTokenCookie": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "beacon_token",
+            "description": "The subscriber JWT as a cookie, sent by \
+                `EventSource(url, {withCredentials: true})`. From a page of another origin, only \
+                if that origin is in the tenant's `cors_origins` or the server's \
+                `--cors-origins` (otherwise 403 `origin_not_allowed`).",
+        },
     })
 }
 
@@ -219,7 +228,7 @@ const INTERNAL: (&str, &str) = ("500", "`internal`: details are in the server lo
 fn paths() -> Value {
     json!({
         "/v1/events": {"post": publish()},
-        "/v1/stream": {"get": stream()},
+        "/v1/stream": {"get": stream(), "options": stream_preflight()},
         "/v1/presence": {"get": presence()},
         "/v1/plugins": {"get": list_plugins()},
         "/v1/plugins/{name}": {
@@ -392,7 +401,11 @@ fn stream() -> Value {
         "stream",
         "events",
         "Subscribe: the tenant's events as Server-Sent Events, replay then live.",
-        json!([{"subscriberToken": []}, {"subscriberTokenQuery": []}]),
+        json!([
+            {"subscriberToken": []},
+            {"subscriberTokenQuery": []},
+            {"subscriberTokenCookie": []},
+        ]),
         (
             "200",
             json!({
@@ -402,6 +415,13 @@ fn stream() -> Value {
                 "headers": {
                     "Cache-Control": {"schema": {"type": "string", "const": "no-cache"}},
                     "X-Accel-Buffering": {"schema": {"type": "string", "const": "no"}},
+                    "Access-Control-Allow-Origin": {
+                        "description": "The request's `Origin` when it is in the tenant's \
+                            `cors_origins` or the server's `--cors-origins` (then with \
+                            `Access-Control-Allow-Credentials: true` and `Vary: Origin`); `*` when \
+                            neither lists any origin; absent otherwise, and without `Origin`.",
+                        "schema": {"type": "string"},
+                    },
                 },
                 "content": {"text/event-stream": {
                     "schema": {
@@ -420,7 +440,11 @@ fn stream() -> Value {
             UNAUTHORIZED,
             (
                 "403",
-                "`forbidden`: the token's `types` claim is not valid.",
+                "`forbidden`: the token's `types` or `subjects` claim is not valid; \
+                 `tenant_disabled`; `origin_not_allowed`: the token came from the `beacon_token` \
+                 cookie and the request's `Origin` is in neither the tenant's `cors_origins` nor \
+                 the server's `--cors-origins` (nothing was opened; send the token in the \
+                 `Authorization` header or as `access_token`, or list the origin).",
             ),
             (
                 "429",
@@ -464,9 +488,34 @@ fn stream() -> Value {
                 "description": "Resume after this event id; sent by `EventSource` on reconnect.",
                 "schema": {"type": "string"},
             },
+            {
+                "name": "Origin", "in": "header", "required": false,
+                "description": "Sent by browsers for pages of another origin; decides the CORS \
+                    headers, and with the `beacon_token` cookie must be a listed origin.",
+                "schema": {"type": "string"},
+            },
         ]),
     );
     Value::Object(op)
+}
+
+fn stream_preflight() -> Value {
+    json!({
+        "operationId": "streamPreflight",
+        "tags": ["events"],
+        "summary": "CORS preflight of the stream, granted to every origin: whether a page may \
+            read the stream is decided by the `GET` answer, per tenant.",
+        "security": [],
+        "responses": {
+            "204": {
+                "description": "The request's `Origin` is echoed in \
+                    `Access-Control-Allow-Origin` with `Access-Control-Allow-Credentials: true`, \
+                    `Access-Control-Allow-Methods: GET`, `Access-Control-Allow-Headers: \
+                    authorization, last-event-id`, `Access-Control-Max-Age: 600` and \
+                    `Vary: Origin`.",
+            },
+        },
+    })
 }
 
 /// One SSE event of the stream, in the OpenAPI 3.2 `itemSchema` form:
@@ -579,8 +628,10 @@ fn create_tenant() -> Value {
         &[
             (
                 "400",
-                "`invalid_tenant_id`, `invalid_limits` (a limit of 0), or `invalid_request` \
-                 (not the expected JSON shape).",
+                "`invalid_tenant_id`, `invalid_limits` (a limit of 0), `invalid_origin` (an \
+                 entry of `cors_origins` is not an origin such as `https://app.example.com`, or \
+                 is longer than 253 characters, or there are more than 50), or \
+                 `invalid_request` (not the expected JSON shape).",
             ),
             UNAUTHORIZED,
             ("409", "`tenant_exists`."),
@@ -628,11 +679,19 @@ fn update_tenant() -> Value {
     let op = operation(
         "updateTenant",
         "tenants",
-        "Disable or re-enable a tenant, or change whether it may publish unregistered types.",
+        "Disable or re-enable a tenant, change whether it may publish unregistered types, its \
+         limits, the browser origins that may read its stream with credentials, or whether its \
+         stream gets presence events.",
         admin(),
         ("200", answer("The tenant now.", schema_ref("TenantInfo"))),
         &[
-            ("400", "`invalid_request`."),
+            (
+                "400",
+                "`invalid_limits` (a limit of 0), `invalid_origin` (an entry of `cors_origins` \
+                 is not an origin such as `https://app.example.com`, or is longer than 253 \
+                 characters, or there are more than 50), or `invalid_request` (not the expected \
+                 JSON shape).",
+            ),
             UNAUTHORIZED,
             ("404", "`not_found`: no such tenant."),
             TOO_LARGE,

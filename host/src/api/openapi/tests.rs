@@ -24,8 +24,8 @@ fn schema_dir() -> PathBuf {
 /// The routes `api::app` registers, read from its source: `(path, methods)`.
 fn registered_routes() -> Vec<(String, Vec<String>)> {
     let source = include_str!("../mod.rs");
-    let start = source.find("Router::new()").unwrap();
-    let end = source[start..].find(".fallback(").unwrap() + start;
+    let start = source.find("pub fn app(").unwrap();
+    let end = source[start..].find(".with_state(").unwrap() + start;
     let router = &source[start..end];
     let mut routes = Vec::new();
     for call in router.split(".route(").skip(1) {
