@@ -19,6 +19,7 @@ async fn two_nodes(redis: &RedisServer, flags: &[(&str, &str)]) -> (Beacon, Beac
     (builder.clone().start().await, builder.start().await)
 }
 
+/// `GET /v1/presence` with the tenant's key, without its `seq`.
 async fn presence(tenant: &Tenant) -> Value {
     let reply = send(
         tenant
@@ -28,7 +29,10 @@ async fn presence(tenant: &Tenant) -> Value {
     )
     .await;
     reply.assert_status(200);
-    reply.json()
+    let mut online = reply.json();
+    let seq = online.as_object_mut().and_then(|o| o.remove("seq"));
+    assert!(seq.is_some_and(|s| s.is_u64()), "{online}");
+    online
 }
 
 /// Polls presence until it equals `want` (panics after `limit`).
@@ -254,6 +258,22 @@ async fn presence_events_reach_a_watcher_from_both_nodes_and_report_a_killed_nod
     let alice_b = on_b.subscribe("alice").await;
     let (kind, user, joined_seq) = next_change(&mut watcher).await;
     assert_eq!((kind.as_str(), user.as_str()), ("presence.joined", "alice"));
+    // The watcher's starting list, with its own token, from the other node.
+    let listed = send(
+        on_b.http
+            .get(on_b.url(&format!("/v1/presence?access_token={token}"))),
+    )
+    .await;
+    listed.assert_status(200);
+    let listed = listed.json();
+    let users: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["user"].as_str())
+        .collect();
+    assert_eq!(users, ["alice", "plain", "watcher"], "{listed}");
+    assert!(listed["seq"].as_u64().unwrap() >= joined_seq, "{listed}");
     // A second stream of an online user is no change; closing one of two neither.
     let alice_a = on_a.subscribe("alice").await;
     drop(alice_b);

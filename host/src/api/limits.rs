@@ -191,7 +191,12 @@ mod tests {
     }
 
     async fn token(state: &AppState, key: &str, sub: &str) -> String {
-        let response = call(state, "POST", "/v1/tokens", key, json!({"sub": sub})).await;
+        token_with(state, key, json!({"sub": sub})).await
+    }
+
+    /// A subscriber token for `sub` with extra claims (`types`, `subjects`).
+    async fn token_with(state: &AppState, key: &str, body: Value) -> String {
+        let response = call(state, "POST", "/v1/tokens", key, body).await;
         json_of(response).await["token"]
             .as_str()
             .unwrap()
@@ -226,7 +231,13 @@ mod tests {
                 .contains("max_connections_per_user = 2"),
             "{body}"
         );
-        let online = json_of(call(&state, "GET", "/v1/presence", &key, Value::Null).await).await;
+        let mut online =
+            json_of(call(&state, "GET", "/v1/presence", &key, Value::Null).await).await;
+        let seq = online.as_object_mut().and_then(|o| o.remove("seq"));
+        assert!(
+            seq.and_then(|s| s.as_u64()).is_some_and(|s| s > 0),
+            "{online}"
+        );
         assert_eq!(
             online,
             json!({"users": [{"user": "alice", "connections": 2}, {"user": "bob", "connections": 1}], "connections": 3})
@@ -379,5 +390,57 @@ mod tests {
             client_ip(&trusted, proxy, &axum::http::HeaderMap::new()),
             proxy
         );
+    }
+
+    #[tokio::test]
+    async fn subscribers_list_who_is_online_only_within_their_tokens_claims() {
+        let (state, _dir) = node(|_| {}).await;
+        let key = tenant(&state, json!({"id": "acme", "presence_events": true})).await;
+        let quiet_key = tenant(&state, json!({"id": "quiet"})).await;
+        let mut streams = Vec::new();
+        for user in ["alice", "bob", "bob"] {
+            streams.push(open(&state, &token(&state, &key, user).await).await);
+        }
+        let watcher = token(&state, &key, "watcher").await;
+        let by_query = format!("/v1/presence?access_token={watcher}");
+        for (uri, auth) in [("/v1/presence", watcher.as_str()), (&by_query, "")] {
+            let response = if auth.is_empty() {
+                testing::send(&state, "GET", uri, None, &[], String::new()).await
+            } else {
+                call(&state, "GET", uri, auth, Value::Null).await
+            };
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let online = json_of(response).await;
+            assert_eq!(online["connections"], 3, "{online}");
+            assert!(online["seq"].as_u64().unwrap() > 0);
+        }
+        // `subjects` narrows the list to the users it allows.
+        let own = token_with(
+            &state,
+            &key,
+            json!({"sub": "alice", "subjects": ["user/alice"]}),
+        )
+        .await;
+        let online = json_of(call(&state, "GET", "/v1/presence", &own, Value::Null).await).await;
+        assert_eq!(
+            (online["users"].clone(), online["connections"].clone()),
+            (json!([{"user": "alice", "connections": 1}]), json!(1))
+        );
+        // A token whose `types` do not cover presence, or a tenant without
+        // presence events: refused.
+        for types in [json!(["order.*"]), json!([])] {
+            let narrow = token_with(&state, &key, json!({"sub": "x", "types": types})).await;
+            let response = call(&state, "GET", "/v1/presence", &narrow, Value::Null).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{types}");
+        }
+        let wide = token_with(&state, &key, json!({"sub": "x", "types": ["*"]})).await;
+        let response = call(&state, "GET", "/v1/presence", &wide, Value::Null).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let other = token(&state, &quiet_key, "x").await;
+        let response = call(&state, "GET", "/v1/presence", &other, Value::Null).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let response = call(&state, "GET", "/v1/presence", "not-a-token", Value::Null).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        drop(streams);
     }
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::{ApiError, auth, cors, limits};
 use crate::auth::AuthError;
+use crate::auth::jwt::Claims;
 use crate::limits::TenantLimits;
 use crate::log::Position;
 use crate::plugins::gate::Context;
@@ -29,6 +30,22 @@ pub struct StreamQuery {
     access_token: Option<String>,
 }
 
+/// Narrows `filter` to what the token's `types` and `subjects` claims
+/// allow: a query can narrow them, never widen them.
+pub(super) fn allowed_by(mut filter: Filter, claims: &Claims) -> Result<Filter, ApiError> {
+    if let Some(allowed) = &claims.types {
+        filter = filter.restrict_types(&allowed.join(",")).map_err(|m| {
+            ApiError::forbidden(format!("the token's `types` claim is not valid: {m}"))
+        })?;
+    }
+    if let Some(allowed) = &claims.subjects {
+        filter = filter.restrict_subjects(&allowed.join(",")).map_err(|m| {
+            ApiError::forbidden(format!("the token's `subjects` claim is not valid: {m}"))
+        })?;
+    }
+    Ok(filter)
+}
+
 pub async fn stream(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -41,22 +58,13 @@ pub async fn stream(
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let (claims, source) =
         auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
-    let mut filter = Filter::parse(
+    let filter = Filter::parse(
         query.types.as_deref(),
         query.subjects.as_deref(),
         &claims.sub,
     )
     .map_err(|m| ApiError::bad_request("invalid_filter", m))?;
-    if let Some(allowed) = &claims.types {
-        filter = filter.restrict_types(&allowed.join(",")).map_err(|m| {
-            ApiError::forbidden(format!("the token's `types` claim is not valid: {m}"))
-        })?;
-    }
-    if let Some(allowed) = &claims.subjects {
-        filter = filter.restrict_subjects(&allowed.join(",")).map_err(|m| {
-            ApiError::forbidden(format!("the token's `subjects` claim is not valid: {m}"))
-        })?;
-    }
+    let filter = allowed_by(filter, &claims)?;
     // The header (sent by EventSource on reconnect) wins over the query value.
     let last_event_id = headers
         .get("last-event-id")

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 use super::{
     Admission, CapPolicy, Caps, Change, Conn, Entry, Online, PresenceError, PresenceStore,
-    Refreshed, next_seq,
+    Refreshed, Registered, next_seq,
 };
 
 struct Live {
@@ -117,7 +117,7 @@ impl PresenceStore for MemoryPresence {
         caps: Caps,
         now_ms: u64,
         expires_ms: u64,
-    ) -> Result<Admission, PresenceError> {
+    ) -> Result<Registered, PresenceError> {
         let mut tenants = self.lock();
         let conns = tenants.entry(entry.tenant.to_owned()).or_default();
         let mut changes = conns.purge(now_ms);
@@ -130,7 +130,8 @@ impl PresenceStore for MemoryPresence {
         let mut replaced = Vec::new();
         if mine.len() >= caps.per_user as usize {
             if caps.policy == CapPolicy::RefuseNewest || caps.per_user == 0 {
-                return Ok(Admission::UserFull { cap: caps.per_user });
+                let admission = Admission::UserFull { cap: caps.per_user };
+                return Ok(Registered { admission, changes });
             }
             mine.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
             let excess = mine.len() + 1 - caps.per_user as usize;
@@ -143,9 +144,10 @@ impl PresenceStore for MemoryPresence {
         let present = conns.live.contains_key(entry.connection);
         let others = conns.live.len() - replaced.len() - usize::from(present);
         if others >= caps.per_tenant as usize {
-            return Ok(Admission::TenantFull {
+            let admission = Admission::TenantFull {
                 cap: caps.per_tenant,
-            });
+            };
+            return Ok(Registered { admission, changes });
         }
         for id in &replaced {
             // The user keeps this new connection: no change.
@@ -165,7 +167,10 @@ impl PresenceStore for MemoryPresence {
         if first {
             changes.push(conns.change(entry.user, true, now_ms));
         }
-        Ok(Admission::Admitted { replaced, changes })
+        Ok(Registered {
+            admission: Admission::Admitted { replaced },
+            changes,
+        })
     }
 
     async fn refresh(
@@ -206,13 +211,13 @@ impl PresenceStore for MemoryPresence {
 
     async fn online(&self, tenant: &str, now_ms: u64) -> Result<Online, PresenceError> {
         let tenants = self.lock();
-        let users = tenants
-            .get(tenant)
+        let conns = tenants.get(tenant);
+        let users = conns
             .into_iter()
             .flat_map(|conns| conns.live.values())
             .filter(|live| live.expires_ms > now_ms)
             .map(|live| &*live.user);
-        Ok(Online::from_users(users))
+        Ok(Online::from_users(users, conns.map_or(0, |c| c.seq)))
     }
 
     async fn remove_tenant(

@@ -121,15 +121,20 @@ pub struct Refreshed {
 
 /// The outcome of [`PresenceStore::register`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub admission: Admission,
+    /// Users who left as expired entries were purged (whether or not the
+    /// connection was admitted), then this user joining if it is their
+    /// first connection.
+    pub changes: Vec<Change>,
+}
+
+/// Whether a connection was admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Registered; under close-oldest, the ids of the user's connections
     /// removed to make room (oldest first; they may live on any node).
-    /// `changes`: users who left as their expired entries were purged,
-    /// then this user joining if it is their first connection.
-    Admitted {
-        replaced: Vec<String>,
-        changes: Vec<Change>,
-    },
+    Admitted { replaced: Vec<String> },
     /// The user already has `cap` live connections (refuse-newest).
     UserFull { cap: u32 },
     /// The tenant already has `cap` live connections.
@@ -152,11 +157,15 @@ pub struct Online {
     pub users: Vec<OnlineUser>,
     /// Open connections of the tenant in all.
     pub connections: u32,
+    /// The `seq` of the tenant's last presence change (0: none yet): of
+    /// the `presence.joined` / `presence.left` events, those with a greater
+    /// `seq` happened after this list was read.
+    pub seq: u64,
 }
 
 impl Online {
     /// Groups `(user)` per live connection into the answer.
-    fn from_users<'a>(users: impl Iterator<Item = &'a str>) -> Online {
+    fn from_users<'a>(users: impl Iterator<Item = &'a str>, seq: u64) -> Online {
         let mut counts = std::collections::BTreeMap::<&str, u32>::new();
         let mut connections = 0u32;
         for user in users {
@@ -172,7 +181,14 @@ impl Online {
                 })
                 .collect(),
             connections,
+            seq,
         }
+    }
+
+    /// Keeps only the users `keep` allows (the connection count follows).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.users.retain(|u| keep(&u.user));
+        self.connections = self.users.iter().map(|u| u.connections).sum();
     }
 }
 
@@ -194,7 +210,7 @@ pub trait PresenceStore: Send + Sync + 'static {
         caps: Caps,
         now_ms: u64,
         expires_ms: u64,
-    ) -> Result<Admission, PresenceError>;
+    ) -> Result<Registered, PresenceError>;
     /// One node's batch for one tenant: extends each of `conns` to
     /// `expires_ms` (even one that expired but was not purged yet) and
     /// reports the ones that are gone (replaced by close-oldest, removed,
@@ -261,12 +277,10 @@ pub(crate) mod conformance {
     }
 
     /// The replaced ids and the (user, joined) changes of an admission.
-    fn admitted(got: Admission) -> (Vec<String>, Vec<(String, bool)>) {
-        match got {
-            Admission::Admitted { replaced, changes } => (
-                replaced,
-                changes.into_iter().map(|c| (c.user, c.joined)).collect(),
-            ),
+    fn admitted(got: Registered) -> (Vec<String>, Vec<(String, bool)>) {
+        let changes = got.changes.into_iter().map(|c| (c.user, c.joined));
+        match got.admission {
+            Admission::Admitted { replaced } => (replaced, changes.collect()),
             refused => panic!("refused: {refused:?}"),
         }
     }
@@ -309,7 +323,7 @@ pub(crate) mod conformance {
             .register(&e(&t, "alice", "a3"), refuse, now, now + TTL)
             .await
             .unwrap();
-        assert_eq!(got, Admission::UserFull { cap: 2 });
+        assert_eq!(got.admission, Admission::UserFull { cap: 2 });
         // Another user, another tenant: their own counts.
         let got = store
             .register(&e(&t, "bob", "b1"), refuse, now, now + TTL)
@@ -345,7 +359,7 @@ pub(crate) mod conformance {
             .register(&e(&t, "dave", "d1"), refuse, now, now + TTL)
             .await
             .unwrap();
-        assert_eq!(got, Admission::TenantFull { cap: 4 });
+        assert_eq!(got.admission, Admission::TenantFull { cap: 4 });
         // Removal frees a slot; removing twice is fine; only the last
         // connection's removal is a leave.
         assert_eq!(
@@ -371,9 +385,8 @@ pub(crate) mod conformance {
             .register(&e(&t, "bob", "b2"), refuse, now, now + TTL)
             .await
             .unwrap();
-        let Admission::Admitted { changes, .. } = back else {
-            panic!("bob is admitted again");
-        };
+        assert!(matches!(back.admission, Admission::Admitted { .. }));
+        let changes = back.changes;
         assert_eq!(changes.len(), 1);
         assert!(
             changes[0].joined && changes[0].seq > left.seq,
@@ -384,6 +397,7 @@ pub(crate) mod conformance {
             "seq follows the clock: {}",
             left.seq
         );
+        assert_eq!(store.online(&t, now).await.unwrap().seq, changes[0].seq);
 
         // Close-oldest replaces the oldest registration of that user.
         let u = format!("{prefix}u");
@@ -432,7 +446,7 @@ pub(crate) mod conformance {
             .register(&e(&v, "zed", "z2"), one, now + TTL - 1, now + 2 * TTL)
             .await
             .unwrap();
-        assert_eq!(got, Admission::UserFull { cap: 1 });
+        assert_eq!(got.admission, Admission::UserFull { cap: 1 });
         assert_eq!(
             store.online(&v, now + TTL - 1).await.unwrap().connections,
             1
@@ -457,7 +471,8 @@ pub(crate) mod conformance {
             store.online(&format!("{prefix}nobody"), now).await.unwrap(),
             Online {
                 users: Vec::new(),
-                connections: 0
+                connections: 0,
+                seq: 0,
             }
         );
         // A node that died: its entries expire, and the next refresh of the
@@ -503,6 +518,28 @@ pub(crate) mod conformance {
                 changes: Vec::new()
             }
         );
+
+        // A refused registration still reports whom its purge removed.
+        let r = format!("{prefix}r");
+        store
+            .register(&e(&r, "ann", "r1"), one, now, now + TTL)
+            .await
+            .unwrap();
+        store
+            .register(&e(&r, "ben", "r2"), one, now + 10, now + 10 + TTL)
+            .await
+            .unwrap();
+        let got = store
+            .register(&e(&r, "ben", "r3"), one, now + TTL + 1, now + 2 * TTL)
+            .await
+            .unwrap();
+        assert_eq!(got.admission, Admission::UserFull { cap: 1 });
+        let left: Vec<_> = got
+            .changes
+            .iter()
+            .map(|c| (c.user.as_str(), c.joined))
+            .collect();
+        assert_eq!(left, vec![("ann", false)]);
 
         // A deleted tenant: every entry goes, other tenants keep theirs.
         let w = format!("{prefix}w");

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 
 use super::{
     Admission, Caps, Change, Conn, Entry, Online, PresenceError, PresenceStore, Refreshed,
+    Registered,
 };
 use crate::redis_conn::{LazyRedis, is_unavailable};
 
@@ -70,9 +71,15 @@ end
 
 /// KEYS: conns, user's set, seq. ARGV: connection, user, now, expires,
 /// per-user cap, per-tenant cap, policy, key TTL (ms), tag.
-/// Returns `{'ok', n, changes (3n)..., replaced...}`, `{'user', cap}` or
-/// `{'tenant', cap}`.
+/// Returns `{'ok', n, changes (3n)..., replaced...}`, or `{'user', n,
+/// changes (3n)..., cap}` / `{'tenant', ...}` when a cap refuses it.
 const REGISTER_LUA: &str = r"
+local function refused(why, changes, cap)
+  local answer = {why, tostring(#changes / 3)}
+  for _, v in ipairs(changes) do answer[#answer + 1] = v end
+  answer[#answer + 1] = cap
+  return answer
+end
 local conn, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local member = conn .. ' ' .. user
 local changes = {}
@@ -88,11 +95,11 @@ local mine = redis.call('ZCARD', KEYS[2])
 local cap = tonumber(ARGV[5])
 local replaced = {}
 if mine >= cap then
-  if ARGV[7] ~= 'close-oldest' or cap == 0 then return {'user', ARGV[5]} end
+  if ARGV[7] ~= 'close-oldest' or cap == 0 then return refused('user', changes, ARGV[5]) end
   replaced = redis.call('ZRANGE', KEYS[2], 0, mine - cap)
 end
 if redis.call('ZCARD', KEYS[1]) - #replaced - present >= tonumber(ARGV[6]) then
-  return {'tenant', ARGV[6]}
+  return refused('tenant', changes, ARGV[6])
 end
 for _, c in ipairs(replaced) do
   redis.call('ZREM', KEYS[2], c)
@@ -207,9 +214,13 @@ fn key_ttl(now_ms: u64, expires_ms: u64) -> u64 {
     expires_ms.saturating_sub(now_ms).max(1) * KEY_TTL_FACTOR
 }
 
+fn unexpected(answer: &[String]) -> PresenceError {
+    PresenceError::Backend(format!("unexpected presence answer {answer:?}"))
+}
+
 /// Reads `n` changes (user, joined, seq) from a script's answer.
 fn changes(answer: &[String], n: usize) -> Result<Vec<Change>, PresenceError> {
-    let bad = || PresenceError::Backend(format!("unexpected presence answer {answer:?}"));
+    let bad = || unexpected(answer);
     answer
         .get(..n * 3)
         .ok_or_else(bad)?
@@ -229,7 +240,7 @@ fn counted(answer: &[String]) -> Result<(usize, &[String]), PresenceError> {
     let n = answer
         .first()
         .and_then(|n| n.parse::<usize>().ok())
-        .ok_or_else(|| PresenceError::Backend(format!("unexpected presence answer {answer:?}")))?;
+        .ok_or_else(|| unexpected(answer))?;
     Ok((n, &answer[1..]))
 }
 
@@ -241,7 +252,7 @@ impl PresenceStore for RedisPresence {
         caps: Caps,
         now_ms: u64,
         expires_ms: u64,
-    ) -> Result<Admission, PresenceError> {
+    ) -> Result<Registered, PresenceError> {
         let answer: Vec<String> = self
             .register
             .key(self.conns_key(entry.tenant))
@@ -259,21 +270,24 @@ impl PresenceStore for RedisPresence {
             .invoke_async(&mut self.conn().await?)
             .await
             .map_err(failure)?;
-        let cap = || answer.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        match answer.first().map(String::as_str) {
-            Some("ok") => {
-                let (n, rest) = counted(&answer[1..])?;
-                Ok(Admission::Admitted {
-                    changes: changes(rest, n)?,
-                    replaced: rest[n * 3..].to_vec(),
-                })
-            }
-            Some("user") => Ok(Admission::UserFull { cap: cap() }),
-            Some("tenant") => Ok(Admission::TenantFull { cap: cap() }),
-            _ => Err(PresenceError::Backend(format!(
-                "unexpected register answer {answer:?}"
-            ))),
-        }
+        let (why, rest) = answer.split_first().ok_or_else(|| unexpected(&answer))?;
+        let (n, rest) = counted(rest)?;
+        let changes = changes(rest, n)?;
+        let rest = &rest[n * 3..];
+        let cap = || -> Result<u32, PresenceError> {
+            rest.first()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| unexpected(&answer))
+        };
+        let admission = match why.as_str() {
+            "ok" => Admission::Admitted {
+                replaced: rest.to_vec(),
+            },
+            "user" => Admission::UserFull { cap: cap()? },
+            "tenant" => Admission::TenantFull { cap: cap()? },
+            _ => return Err(unexpected(&answer)),
+        };
+        Ok(Registered { admission, changes })
     }
 
     async fn refresh(
@@ -327,9 +341,9 @@ impl PresenceStore for RedisPresence {
     }
 
     async fn online(&self, tenant: &str, now_ms: u64) -> Result<Online, PresenceError> {
-        let members: Vec<String> = self
-            .conn()
-            .await?
+        // One transaction: the list and the `seq` it is as of.
+        let (members, seq): (Vec<String>, Option<u64>) = ::redis::pipe()
+            .atomic()
             .zrangebyscore_limit(
                 self.conns_key(tenant),
                 format!("({now_ms}"),
@@ -337,12 +351,14 @@ impl PresenceStore for RedisPresence {
                 0,
                 MAX_LISTED,
             )
+            .get(self.seq_key(tenant))
+            .query_async(&mut self.conn().await?)
             .await
             .map_err(failure)?;
         let users = members
             .iter()
             .filter_map(|m| m.split_once(' ').map(|(_, user)| user));
-        Ok(Online::from_users(users))
+        Ok(Online::from_users(users, seq.unwrap_or(0)))
     }
 
     async fn remove_tenant(

@@ -25,7 +25,7 @@
 //! first or last connection) go to the tenant's log when the tenant has
 //! presence events on (see [`super::events`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -131,7 +131,7 @@ impl Tracker {
         now.saturating_add(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
     }
 
-    fn publish(&self, tenant: &str, events: bool, changes: Vec<Change>) {
+    fn report(&self, tenant: &str, events: bool, changes: Vec<Change>) {
         if let Some(appender) = self
             .events
             .as_ref()
@@ -158,11 +158,12 @@ impl Tracker {
         };
         let now = now_ms();
         let expires_ms = self.expires(now);
-        let (replaced, changes) = match self.store.register(&entry, caps, now, expires_ms).await? {
-            Admission::Admitted { replaced, changes } => (replaced, changes),
+        let registered = self.store.register(&entry, caps, now, expires_ms).await?;
+        self.report(tenant, events, registered.changes);
+        let replaced = match registered.admission {
+            Admission::Admitted { replaced } => replaced,
             refused => return Ok(Err(refused)),
         };
-        self.publish(tenant, events, changes);
         let closed = CancellationToken::new();
         let why = Arc::new(AtomicU8::new(OPEN));
         {
@@ -248,7 +249,7 @@ impl Tracker {
                 return;
             }
         };
-        self.publish(tenant, events, refreshed.changes);
+        self.report(tenant, events, refreshed.changes);
         let removed_at = if refreshed.gone.is_empty() {
             None
         } else {
@@ -260,12 +261,13 @@ impl Tracker {
                     None
                 })
         };
+        let gone: HashSet<&str> = refreshed.gone.iter().map(String::as_str).collect();
         let mut local = self.local();
         for (_, id) in conns {
             let Some(conn) = local.get_mut(id) else {
                 continue;
             };
-            if !refreshed.gone.contains(id) {
+            if !gone.contains(id.as_str()) {
                 conn.expires_ms = conn.expires_ms.max(expires_ms);
                 continue;
             }
@@ -353,7 +355,7 @@ impl Drop for Lease {
                 connection: &connection,
             };
             match tracker.store.remove(&entry, now_ms()).await {
-                Ok(left) => tracker.publish(&tenant, events, left.into_iter().collect()),
+                Ok(left) => tracker.report(&tenant, events, left.into_iter().collect()),
                 // The entry expires after the TTL anyway.
                 Err(error) => tracing::warn!(%tenant, %error, "presence entry not removed"),
             }
@@ -497,7 +499,7 @@ mod tests {
             caps: Caps,
             now_ms: u64,
             expires_ms: u64,
-        ) -> Result<Admission, PresenceError> {
+        ) -> Result<crate::presence::Registered, PresenceError> {
             self.store.register(entry, caps, now_ms, expires_ms).await
         }
         async fn refresh(

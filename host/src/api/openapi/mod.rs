@@ -1046,20 +1046,42 @@ fn stats() -> Value {
 }
 
 fn presence() -> Value {
-    Value::Object(operation(
+    let mut op = operation(
         "presence",
         "events",
-        "The tenant's online users with their open stream counts, on every node (API key \
-         with the `read` scope). A connection of a node that died stops counting after the \
-         presence TTL.",
-        tenant_key(),
+        "The tenant's online users with their open stream counts, on every node, and the `seq` \
+         of the last presence change. With an API key (`read` scope): every user. With a \
+         subscriber token, when the tenant has `presence_events` on: the users whose \
+         `presence.*` events the token may receive (its `types` claim must allow them; its \
+         `subjects` claim limits the users to those whose `user/<sub>` it allows). A \
+         connection of a node that died stops counting after the presence TTL.",
+        json!([
+            {"tenantApiKey": []},
+            {"subscriberToken": []},
+            {"subscriberTokenQuery": []},
+        ]),
         ("200", answer("Who is online.", schema_ref("Online"))),
         &[
+            ("400", "`invalid_query`."),
             UNAUTHORIZED,
-            ("403", "`forbidden`: the key lacks the `read` scope."),
+            (
+                "403",
+                "`forbidden`: the key lacks the `read` scope; the tenant has no presence \
+                 events, or the token's `types` claim does not allow `presence.*`; \
+                 `tenant_disabled`.",
+            ),
             UNAVAILABLE,
         ],
-    ))
+    );
+    op.insert(
+        "parameters".into(),
+        json!([{
+            "name": "access_token", "in": "query", "required": false,
+            "description": "A subscriber token, instead of `Authorization`.",
+            "schema": {"type": "string"},
+        }]),
+    );
+    Value::Object(op)
 }
 
 const PLUGINS_SCOPE: (&str, &str) = (
