@@ -9,7 +9,8 @@ use crate::auth::{AuthError, bearer, secrets};
 use crate::state::AppState;
 use crate::tenants::{Scope, Tenant};
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
+/// The `Authorization: Bearer` credential, if any.
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     bearer(headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()))
 }
 
@@ -97,14 +98,22 @@ pub enum TokenSource {
     Cookie,
 }
 
+/// A verified subscriber token.
+pub struct Subscriber {
+    pub claims: Claims,
+    /// Where the token came from.
+    pub source: TokenSource,
+    /// The token's tenant, as read to verify it (enabled).
+    pub tenant: Tenant,
+}
+
 /// Requires a subscriber token, from the `Authorization` header, the
-/// `access_token` query parameter or the `beacon_token` cookie; its
-/// verified claims and where it came from.
+/// `access_token` query parameter or the `beacon_token` cookie.
 pub async fn subscriber(
     state: &AppState,
     headers: &HeaderMap,
     query_token: Option<&str>,
-) -> Result<(Claims, TokenSource), ApiError> {
+) -> Result<Subscriber, ApiError> {
     // Header first, then the query (EventSource cannot set headers), then the cookie.
     let cookie = token_cookie(headers);
     let (token, source) = authorization(headers)
@@ -124,5 +133,9 @@ pub async fn subscriber(
     if claims.tenant != tenant.id {
         return Err(AuthError::Invalid.into());
     }
-    Ok((claims, source))
+    Ok(Subscriber {
+        claims,
+        source,
+        tenant,
+    })
 }

@@ -155,15 +155,12 @@ pub async fn error_headers(
     {
         return response;
     }
+    // The node's grant: `decide` without a tenant list, for a token the
+    // caller sent itself (never refused).
     let node = &state.settings.cors_origins;
-    let grant = if listed(&origin, node) {
-        Grant::Credentials(origin)
-    } else if node.is_empty() {
-        Grant::Any
-    } else {
-        Grant::None
-    };
-    grant.apply(response.headers_mut());
+    if let Ok(grant) = decide(Some(&origin), TokenSource::Header, &[], node) {
+        grant.apply(response.headers_mut());
+    }
     response
 }
 

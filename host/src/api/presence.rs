@@ -37,12 +37,7 @@ pub async fn online(
     query: Result<Query<PresenceQuery>, QueryRejection>,
 ) -> Result<Json<Online>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let bearer = crate::auth::bearer(
-        headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let subscriber = match bearer {
+    let subscriber = match auth::authorization(&headers) {
         Some(credential) => !credential.starts_with(API_KEY_PREFIX),
         None => query.access_token.is_some(),
     };
@@ -50,13 +45,8 @@ pub async fn online(
         let tenant = auth::tenant(&state, &headers, Scope::Read).await?;
         return Ok(Json(state.presence.online(&tenant.id).await?));
     }
-    let (claims, _) = auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
-    let tenant = state
-        .tenants
-        .get(&claims.tenant)
-        .await?
-        .ok_or(crate::auth::AuthError::UnknownTenant)?;
-    auth::refuse_disabled(&tenant)?;
+    let auth::Subscriber { claims, tenant, .. } =
+        auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
     if !tenant.presence_events {
         return Err(ApiError::forbidden(
             "this tenant has no presence events: subscribers cannot list who is online",

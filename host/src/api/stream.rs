@@ -56,8 +56,11 @@ pub async fn stream(
         return Ok(limited);
     }
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let (claims, source) =
-        auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
+    let auth::Subscriber {
+        claims,
+        source,
+        tenant,
+    } = auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
     let filter = Filter::parse(
         query.types.as_deref(),
         query.subjects.as_deref(),
@@ -79,11 +82,6 @@ pub async fn stream(
     let connection_id = format!("c-{}-{n}", state.node);
     // The connection counts (caps, presence) from before its stream opens
     // until the stream is dropped.
-    let tenant = state
-        .tenants
-        .get(&claims.tenant)
-        .await?
-        .ok_or(AuthError::UnknownTenant)?;
     // Before the connection counts: a cookie sent from another site's page is refused here.
     let grant = cors::decide(
         headers.get(header::ORIGIN),

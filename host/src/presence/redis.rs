@@ -74,11 +74,11 @@ end
 /// Returns `{'ok', n, changes (3n)..., replaced...}`, or `{'user', n,
 /// changes (3n)..., cap}` / `{'tenant', ...}` when a cap refuses it.
 const REGISTER_LUA: &str = r"
-local function refused(why, changes, cap)
-  local answer = {why, tostring(#changes / 3)}
-  for _, v in ipairs(changes) do answer[#answer + 1] = v end
-  answer[#answer + 1] = cap
-  return answer
+local function answer(why, changes, rest)
+  local out = {why, tostring(#changes / 3)}
+  for _, v in ipairs(changes) do out[#out + 1] = v end
+  for _, v in ipairs(rest) do out[#out + 1] = v end
+  return out
 end
 local conn, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local member = conn .. ' ' .. user
@@ -95,11 +95,11 @@ local mine = redis.call('ZCARD', KEYS[2])
 local cap = tonumber(ARGV[5])
 local replaced = {}
 if mine >= cap then
-  if ARGV[7] ~= 'close-oldest' or cap == 0 then return refused('user', changes, ARGV[5]) end
+  if ARGV[7] ~= 'close-oldest' or cap == 0 then return answer('user', changes, {ARGV[5]}) end
   replaced = redis.call('ZRANGE', KEYS[2], 0, mine - cap)
 end
 if redis.call('ZCARD', KEYS[1]) - #replaced - present >= tonumber(ARGV[6]) then
-  return refused('tenant', changes, ARGV[6])
+  return answer('tenant', changes, {ARGV[6]})
 end
 for _, c in ipairs(replaced) do
   redis.call('ZREM', KEYS[2], c)
@@ -109,10 +109,7 @@ if redis.call('ZCARD', KEYS[2]) == 0 then change(KEYS[3], now, user, true, chang
 redis.call('ZADD', KEYS[1], ARGV[4], member)
 redis.call('ZADD', KEYS[2], now, conn)
 for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3]}) do redis.call('PEXPIRE', k, ARGV[8]) end
-local answer = {'ok', tostring(#changes / 3)}
-for _, v in ipairs(changes) do answer[#answer + 1] = v end
-for _, c in ipairs(replaced) do answer[#answer + 1] = c end
-return answer
+return answer('ok', changes, replaced)
 ";
 
 /// KEYS: conns, seq. ARGV: now, expires, key TTL (ms), tag, then
