@@ -1,269 +1,41 @@
-//! Published events: the input shape, its checks, and the stored envelope.
-//!
-//! Everything a tenant sends is checked here before it reaches the log.
-//! Types and ids end up in SSE fields (`event:`, `id:`), where a CR, LF or
-//! NUL would let a publisher forge frames, so their charsets are strict.
-//! The envelope follows CloudEvents 1.0 (JSON format).
+//! From a published event to what the log stores: the CloudEvents envelope
+//! (without its id) and the routing fields beside it. The event's shape and
+//! its rules are the wire protocol's ([`beacon_protocol::envelope`]).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use beacon_protocol::envelope::{PublishEvent, StoredEnvelope};
 
 use crate::log::{EventMeta, NewEvent};
 
-pub const MAX_TYPE_LEN: usize = 128;
-pub const MAX_SUBJECT_LEN: usize = 256;
-pub const MAX_SOURCE_LEN: usize = 256;
-pub const MAX_AUDIENCE: usize = 100;
-pub const MAX_USER_ID_LEN: usize = 128;
-pub const MAX_KEY_LEN: usize = 200;
-
-/// One event as a tenant publishes it (`POST /v1/events`). Unknown fields
-/// are rejected.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublishEvent {
-    /// The event type, e.g. `order.created`: 1-128 characters of
-    /// `A-Z a-z 0-9 . _ -`, starting with a letter or digit. Also the SSE
-    /// `event:` field.
-    #[serde(rename = "type")]
-    #[schemars(length(min = 1, max = MAX_TYPE_LEN), pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"))]
-    pub kind: String,
-    /// The payload: any JSON value, checked against the type's contract.
-    pub data: Value,
-    /// Routing key such as `order/IE-4486` or `user/42`: 1-256 characters
-    /// of `A-Z a-z 0-9 . _ - / : @ + = ~ #`.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_SUBJECT_LEN), pattern(r"^[A-Za-z0-9._/:@+=~#-]+$"))]
-    pub subject: Option<String>,
-    /// CloudEvents `source`: 1-256 printable ASCII characters; default
-    /// `/tenants/<tenant id>`.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_SOURCE_LEN), pattern(r"^[ -~]+$"))]
-    pub source: Option<String>,
-    /// User ids (subscriber token `sub`) allowed to receive the event: at
-    /// most 100, each 1-128 printable ASCII characters without spaces.
-    /// Absent: every subscriber of the tenant whose token allows it.
-    #[serde(default)]
-    #[schemars(
-        length(max = MAX_AUDIENCE),
-        inner(length(min = 1, max = MAX_USER_ID_LEN), pattern(r"^[!-~]+$"))
-    )]
-    pub audience: Option<Vec<String>>,
-    /// The contract version to check `data` against (default: the newest
-    /// version that is not deprecated).
-    #[serde(default)]
-    #[schemars(range(min = 1))]
-    pub version: Option<u32>,
-    /// De-duplication key: a retry carrying the same key within the
-    /// idempotency window gets the first id back instead of a new event.
-    /// 1-200 printable ASCII characters without spaces.
-    #[serde(default)]
-    #[schemars(length(min = 1, max = MAX_KEY_LEN), pattern(r"^[!-~]+$"))]
-    pub key: Option<String>,
-}
-
-/// One problem with one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct FieldError {
-    /// JSON pointer to the value concerned, e.g. `/data/total`, or
-    /// `/3/data/total` for the fourth event of a batch; empty for the
-    /// whole document.
-    pub path: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            path: path.into(),
-            message: message.into(),
-        }
+/// Builds the stored event. `time` is RFC 3339; `dedup_key` is the
+/// event's own `key`, else one derived from the request's
+/// `Idempotency-Key`.
+pub fn new_event(
+    event: PublishEvent,
+    tenant: &str,
+    time: &str,
+    dedup_key: Option<String>,
+) -> NewEvent {
+    let source = event.source.unwrap_or_else(|| format!("/tenants/{tenant}"));
+    let envelope = StoredEnvelope {
+        specversion: "1.0",
+        kind: &event.kind,
+        source: &source,
+        subject: event.subject.as_deref(),
+        time,
+        datacontenttype: "application/json",
+        version: event.version,
+        data: &event.data,
     }
-}
-
-/// `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
-pub fn valid_type(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_TYPE_LEN
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// `A-Z a-z 0-9 . _ - / : @ + = ~ #`.
-pub fn valid_subject(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SUBJECT_LEN
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'+' | b'=' | b'~' | b'#'
-                )
-        })
-}
-
-/// Printable ASCII without spaces, 1..=max bytes.
-fn printable_token(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// Printable ASCII (spaces allowed), 1..=max bytes.
-fn printable_text(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
-}
-
-impl PublishEvent {
-    /// Checks every field; returns all problems, each with its pointer
-    /// (`prefix` is the event's own pointer, e.g. `/3` in a batch).
-    pub fn check(&self, prefix: &str) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        if !valid_type(&self.kind) {
-            errors.push(FieldError::new(
-                format!("{prefix}/type"),
-                format!("must be 1-{MAX_TYPE_LEN} characters of A-Z a-z 0-9 . _ - starting with a letter or digit"),
-            ));
-        } else if crate::presence::events::reserved_type(&self.kind) {
-            errors.push(FieldError::new(
-                format!("{prefix}/type"),
-                "`presence.*` and `beacon.*` types are Beacon's own and cannot be published",
-            ));
-        }
-        if let Some(subject) = &self.subject
-            && !valid_subject(subject)
-        {
-            errors.push(FieldError::new(
-                format!("{prefix}/subject"),
-                format!(
-                    "must be 1-{MAX_SUBJECT_LEN} characters of A-Z a-z 0-9 . _ - / : @ + = ~ #"
-                ),
-            ));
-        }
-        if let Some(source) = &self.source
-            && !printable_text(source, MAX_SOURCE_LEN)
-        {
-            errors.push(FieldError::new(
-                format!("{prefix}/source"),
-                format!("must be 1-{MAX_SOURCE_LEN} printable ASCII characters"),
-            ));
-        }
-        if let Some(audience) = &self.audience {
-            if audience.len() > MAX_AUDIENCE {
-                errors.push(FieldError::new(
-                    format!("{prefix}/audience"),
-                    format!("at most {MAX_AUDIENCE} user ids"),
-                ));
-            }
-            for (i, user) in audience.iter().enumerate().take(MAX_AUDIENCE) {
-                if !printable_token(user, MAX_USER_ID_LEN) {
-                    errors.push(FieldError::new(
-                        format!("{prefix}/audience/{i}"),
-                        format!("a user id is 1-{MAX_USER_ID_LEN} printable ASCII characters without spaces"),
-                    ));
-                }
-            }
-        }
-        if self.version == Some(0) {
-            errors.push(FieldError::new(
-                format!("{prefix}/version"),
-                "versions start at 1",
-            ));
-        }
-        if let Some(key) = &self.key
-            && !printable_token(key, MAX_KEY_LEN)
-        {
-            errors.push(FieldError::new(
-                format!("{prefix}/key"),
-                format!("must be 1-{MAX_KEY_LEN} printable ASCII characters without spaces"),
-            ));
-        }
-        errors
+    .to_json();
+    NewEvent {
+        meta: EventMeta {
+            kind: event.kind,
+            subject: event.subject,
+            audience: event.audience.unwrap_or_default(),
+        },
+        envelope,
+        dedup_key: event.key.or(dedup_key),
     }
-
-    /// Builds the stored event. `time` is RFC 3339; `dedup_key` is the
-    /// event's own `key`, else one derived from the request's
-    /// `Idempotency-Key`.
-    pub fn into_new_event(self, tenant: &str, time: &str, dedup_key: Option<String>) -> NewEvent {
-        let source = self.source.unwrap_or_else(|| format!("/tenants/{tenant}"));
-        let envelope = EnvelopeRef {
-            specversion: "1.0",
-            kind: &self.kind,
-            source: &source,
-            subject: self.subject.as_deref(),
-            time,
-            datacontenttype: "application/json",
-            version: self.version,
-            data: &self.data,
-        };
-        // Serialising a `Value` and plain strings cannot fail.
-        let envelope = serde_json::to_string(&envelope).unwrap_or_default();
-        NewEvent {
-            meta: EventMeta {
-                kind: self.kind,
-                subject: self.subject,
-                audience: self.audience.unwrap_or_default(),
-            },
-            envelope,
-            dedup_key: self.key.or(dedup_key),
-        }
-    }
-}
-
-/// The CloudEvents envelope as stored, without `id` (added when the event
-/// is framed); [`Envelope`] describes it as delivered.
-#[derive(Serialize)]
-struct EnvelopeRef<'a> {
-    specversion: &'static str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    source: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<&'a str>,
-    time: &'a str,
-    datacontenttype: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<u32>,
-    data: &'a Value,
-}
-
-/// An event as subscribers receive it: the `data:` of an SSE event whose
-/// `event:` is the event type. CloudEvents 1.0, JSON format, with Beacon's
-/// `version` extension.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Envelope {
-    /// The event id, assigned by the log: opaque, ordered within a tenant,
-    /// and also the SSE `id:` (send it back as `Last-Event-ID` to resume).
-    pub id: String,
-    /// The CloudEvents version, always `1.0`.
-    #[schemars(extend("const" = "1.0"))]
-    pub specversion: String,
-    /// The event type, e.g. `order.created`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Where the event comes from; default `/tenants/<tenant id>`.
-    pub source: String,
-    /// The routing key given by the publisher; absent if none was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "String")]
-    pub subject: Option<String>,
-    /// When the event was accepted: RFC 3339, UTC, milliseconds.
-    #[schemars(extend("format" = "date-time"))]
-    pub time: String,
-    /// The media type of `data`, always `application/json`.
-    #[schemars(extend("const" = "application/json"))]
-    pub datacontenttype: String,
-    /// The contract version `data` conforms to: the one it was checked
-    /// against, or the version view the subscriber asked for (`type@N`).
-    /// Absent for types without a contract (tenants that allow
-    /// unregistered types).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "u32", range(min = 1))]
-    pub version: Option<u32>,
-    /// The payload as published.
-    pub data: Value,
 }
 
 /// The current time as RFC 3339 with milliseconds, UTC.
@@ -274,18 +46,21 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(json: &str) -> PublishEvent {
-        serde_json::from_str(json).unwrap()
-    }
+    use serde_json::Value;
 
     #[test]
-    fn accepts_a_full_event_and_builds_its_envelope() {
-        let e = parse(
+    fn a_full_event_builds_its_envelope_and_routing_fields() {
+        let e: PublishEvent = serde_json::from_str(
             r#"{"type":"order.created","data":{"total":850},"subject":"order/IE-4486","audience":["42"],"version":2,"key":"k1"}"#,
-        );
+        )
+        .unwrap();
         assert!(e.check("").is_empty());
-        let n = e.into_new_event("acme", "2026-11-23T12:00:00.000Z", Some("ignored".into()));
+        let n = new_event(
+            e,
+            "acme",
+            "2026-11-23T12:00:00.000Z",
+            Some("ignored".into()),
+        );
         assert_eq!(n.meta.kind, "order.created");
         assert_eq!(n.meta.subject.as_deref(), Some("order/IE-4486"));
         assert_eq!(n.meta.audience, vec!["42"]);
@@ -296,58 +71,5 @@ mod tests {
         assert_eq!(v["data"]["total"], 850);
         assert_eq!(v["version"], 2);
         assert!(v.get("id").is_none() && v.get("audience").is_none());
-    }
-
-    #[test]
-    fn reports_every_bad_field_with_its_pointer() {
-        let e = parse(
-            r#"{"type":"bad\ntype","data":1,"subject":"a b","source":"x\u0000","audience":["ok",""],"version":0,"key":"has space"}"#,
-        );
-        let paths: Vec<_> = e.check("/2").into_iter().map(|f| f.path).collect();
-        assert_eq!(
-            paths,
-            [
-                "/2/type",
-                "/2/subject",
-                "/2/source",
-                "/2/audience/1",
-                "/2/version",
-                "/2/key"
-            ]
-        );
-    }
-
-    #[test]
-    fn injection_characters_never_pass() {
-        for bad in ["a\r", "a\n", "a\0", "a:b", "", ".a", &"a".repeat(129), "é"] {
-            assert!(!valid_type(bad), "{bad:?}");
-        }
-        for bad in ["a\rb", "a\nb", "a\0b", "a b", "", &"a".repeat(257)] {
-            assert!(!valid_subject(bad), "{bad:?}");
-        }
-        assert!(valid_subject("order/IE-4486") && valid_subject("user:42@acme"));
-    }
-
-    #[test]
-    fn the_envelope_description_matches_what_is_stored() {
-        let e = parse(r#"{"type":"a.b","data":[1],"subject":"s","version":3}"#);
-        let stored = e.into_new_event("acme", "2026-11-23T12:00:00.000Z", None);
-        let framed = format!("{{\"id\":\"x_1-0\",{}", &stored.envelope[1..]);
-        let delivered: Envelope = serde_json::from_str(&framed).unwrap();
-        assert_eq!(delivered.kind, "a.b");
-        assert_eq!(delivered.version, Some(3));
-        assert_eq!(serde_json::to_string(&delivered).unwrap(), framed);
-        let bare = parse(r#"{"type":"a.b","data":null}"#);
-        let stored = bare.into_new_event("acme", "2026-11-23T12:00:00.000Z", None);
-        let framed = format!("{{\"id\":\"x_1-0\",{}", &stored.envelope[1..]);
-        let delivered: Envelope = serde_json::from_str(&framed).unwrap();
-        assert_eq!(serde_json::to_string(&delivered).unwrap(), framed);
-    }
-
-    #[test]
-    fn unknown_fields_are_rejected() {
-        let err = serde_json::from_str::<PublishEvent>(r#"{"type":"a","data":1,"tpye":"b"}"#)
-            .unwrap_err();
-        assert!(err.to_string().contains("unknown field `tpye`"), "{err}");
     }
 }

@@ -29,7 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::log::{Epoch, EventMeta, LogError, Offset, Position, SharedLog};
 use crate::plugins::gate::Decisions;
-use crate::sse::frame;
 use crate::sse::view::ViewCache;
 
 /// Most events a tail reads per call.
@@ -253,8 +252,7 @@ impl Hub {
                             epoch: epoch.clone(),
                             offset: event.offset,
                         };
-                        let Some(frame) = frame::event_frame(&position, &event) else {
-                            tracing::error!(%tenant, id = %position, "skipping a stored event that cannot be framed safely");
+                        let Some(frame) = crate::sse::event_frame(&position, &event) else {
                             continue;
                         };
                         // No receivers is fine: the check below ends the task.

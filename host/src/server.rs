@@ -18,7 +18,7 @@ use crate::limits::memory::MemoryLimiter;
 use crate::limits::redis::RedisLimiter;
 use crate::log::embedded::{EmbeddedLog, open_database};
 use crate::log::redis::RedisLog;
-use crate::log::{Epoch, LogError, SharedLog, now_ms};
+use crate::log::{LogError, SharedLog, now_ms};
 use crate::plugins::dead_letters::DeadLetters;
 use crate::plugins::registry::Plugins;
 use crate::plugins::runtime::{Runtime, RuntimeConfig};
@@ -162,7 +162,7 @@ pub async fn start(
         admin_token: admin_token.into(),
         shutdown,
         connections: Arc::default(),
-        node: Epoch::generate().to_string().into(),
+        node: crate::log::new_epoch().to_string().into(),
         presence,
         limiters,
         plugins,

@@ -7,14 +7,13 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use schemars::JsonSchema;
-use serde::Serialize;
+use beacon_protocol::error::ErrorBody;
 
 use crate::auth::AuthError;
-use crate::event::FieldError;
 use crate::log::LogError;
 use crate::plugins::store::StoreError as PluginStoreError;
 use crate::tenants::StoreError;
+use beacon_protocol::envelope::FieldError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -22,21 +21,6 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<FieldError>,
-}
-
-/// The body of every error answer (4xx and 5xx).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ErrorBody<'a> {
-    /// A stable, machine-readable code, e.g. `unauthorized`,
-    /// `invalid_event`, `tenant_exists`, `unavailable`.
-    pub error: &'a str,
-    /// A human-readable explanation. Server-side failures (5xx) never
-    /// carry internals here.
-    pub message: &'a str,
-    /// Every problem found, each with a JSON pointer (schema violations,
-    /// invalid fields, incompatibility reasons); absent when there are none.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    pub details: &'a [FieldError],
 }
 
 impl ApiError {
@@ -70,9 +54,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            error: self.code,
-            message: &self.message,
-            details: &self.details,
+            error: self.code.to_owned(),
+            message: self.message,
+            details: self.details,
         };
         (self.status, Json(body)).into_response()
     }

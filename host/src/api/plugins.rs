@@ -32,7 +32,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, auth};
-use crate::event::{FieldError, PublishEvent};
 use crate::plugins::logs::{LogEntry, PluginLog};
 use crate::plugins::pipeline;
 use crate::plugins::runtime::{Failure, PluginEvent, PublishOutcome, Subscriber};
@@ -45,6 +44,7 @@ use crate::schema::Invalid;
 use crate::sse::filter::TypePatterns;
 use crate::state::AppState;
 use crate::tenants::Scope;
+use beacon_protocol::envelope::{FieldError, PublishEvent};
 
 /// Longest plugin name.
 pub const MAX_NAME_LEN: usize = 63;

@@ -8,13 +8,13 @@ use serde::Deserialize;
 
 use super::{ApiError, auth, stream};
 use crate::auth::secrets::API_KEY_PREFIX;
-use crate::event::valid_subject;
 use crate::log::EventMeta;
 use crate::presence::Online;
 use crate::presence::events::JOINED;
 use crate::sse::filter::{Filter, TypePatterns};
 use crate::state::AppState;
 use crate::tenants::Scope;
+use beacon_protocol::envelope::valid_subject;
 
 #[derive(Deserialize)]
 pub struct PresenceQuery {

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, auth, schemas};
-use crate::event::{self, FieldError, MAX_KEY_LEN, PublishEvent};
+use beacon_protocol::envelope::{FieldError, MAX_KEY_LEN, PublishEvent};
+
+use crate::event;
 use crate::log::{NewEvent, Position};
 use crate::plugins::pipeline::{self, Verdict};
 use crate::schema::Invalid;
@@ -262,7 +264,7 @@ pub async fn publish(
                 }
             },
         };
-        let new = parsed.into_new_event(&tenant.id, &time, derived_key);
+        let new = event::new_event(parsed, &tenant.id, &time, derived_key);
         if new.envelope.len() + ID_OVERHEAD > state.settings.max_event_bytes {
             too_large.push(FieldError::new(
                 pointer,

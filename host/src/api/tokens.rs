@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, auth};
 use crate::auth::jwt::{self, Claims};
-use crate::event::MAX_USER_ID_LEN;
 use crate::sse::filter::Filter;
 use crate::state::AppState;
 use crate::tenants::Scope;
+use beacon_protocol::envelope::MAX_USER_ID_LEN;
 
 /// Default token lifetime.
 pub const DEFAULT_TTL_S: u64 = 3600;

@@ -27,7 +27,7 @@ pub fn event(kind: &str, n: u64) -> NewEvent {
 }
 
 fn unique(name: &str) -> String {
-    format!("{name}-{}", Epoch::generate())
+    format!("{name}-{}", crate::log::new_epoch())
 }
 
 pub async fn run_all(o: &impl Opener) {

@@ -48,7 +48,7 @@ struct StreamMeta {
 impl StreamMeta {
     fn new() -> Self {
         StreamMeta {
-            epoch: Epoch::generate().to_string(),
+            epoch: crate::log::new_epoch().to_string(),
             head: (0, 0),
             trimmed: (0, 0),
             count: 0,
@@ -637,7 +637,10 @@ mod tests {
 
     impl Opener for Embedded {
         async fn open(&self, retention: Retention) -> SharedLog {
-            let path = self.0.path().join(format!("{}.redb", Epoch::generate()));
+            let path = self
+                .0
+                .path()
+                .join(format!("{}.redb", crate::log::new_epoch()));
             let db = open_database(&path).unwrap();
             Arc::new(EmbeddedLog::open(db, retention, Duration::from_secs(600)).unwrap())
         }

@@ -13,14 +13,18 @@
 #[cfg(test)]
 pub mod conformance;
 pub mod embedded;
-pub mod position;
 pub mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-pub use position::{Epoch, Offset, Position, PositionError};
+pub use beacon_protocol::position::{Epoch, Offset, Position, PositionError};
+
+/// A fresh random epoch for a new stream (or a node's id).
+pub fn new_epoch() -> Epoch {
+    Epoch::from_random(rand::random())
+}
 
 /// An event ready to be appended. Built and checked by the publish path.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -394,7 +394,7 @@ impl RedisLog {
         call.key(&keys.log)
             .key(&keys.epoch)
             .key(&keys.trimmed)
-            .arg(Epoch::generate().as_str())
+            .arg(crate::log::new_epoch().as_str())
             .arg(start)
             .arg(limit);
         let (epoch, trimmed, head, events): (String, String, String, StreamRangeReply) =
@@ -502,7 +502,7 @@ impl EventLog for RedisLog {
         let n = events.len();
         let mut call = self.scripts.append.prepare_invoke();
         call.key(&keys.log).key(&keys.epoch).key(&keys.trimmed);
-        call.arg(Epoch::generate().as_str())
+        call.arg(crate::log::new_epoch().as_str())
             .arg(self.dedup_ttl_ms)
             .arg(max_events)
             .arg(trigger)
@@ -763,7 +763,7 @@ mod tests {
 
     impl Opener for Redis {
         async fn open(&self, retention: Retention) -> SharedLog {
-            let prefix = format!("test-{}", Epoch::generate());
+            let prefix = format!("test-{}", crate::log::new_epoch());
             Arc::new(
                 RedisLog::connect(&self.0.url(), &prefix, retention, WINDOW)
                     .await

@@ -18,8 +18,8 @@ mod tests {
     use serde_json::json;
 
     use crate::api::testing::{ADMIN, TestNode, node};
-    use crate::event::PublishEvent;
     use crate::plugins::pipeline::{self, Verdict};
+    use beacon_protocol::envelope::PublishEvent;
 
     /// Calls per measurement (after a warm-up of a tenth of it).
     const ITERATIONS: u32 = 20_000;

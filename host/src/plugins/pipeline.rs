@@ -18,9 +18,9 @@ use super::registry::{Active, Plugins, TenantPlugins};
 use super::runtime::{PluginEvent, PublishOutcome};
 use super::stats::Outcome;
 use super::store::OnError;
-use crate::event::PublishEvent;
 use crate::log::EventMeta;
 use crate::schema::{Invalid, Registry};
+use beacon_protocol::envelope::PublishEvent;
 
 /// What the pipeline decided for one event.
 #[derive(Debug)]

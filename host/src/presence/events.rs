@@ -21,7 +21,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::Change;
-use crate::event::{PublishEvent, now_rfc3339, valid_subject};
+use beacon_protocol::envelope::{PublishEvent, valid_subject};
+
+use crate::event::{new_event, now_rfc3339};
 use crate::log::{NewEvent, SharedLog};
 
 /// A user's first connection opened.
@@ -44,11 +46,6 @@ pub struct PresenceChange {
     pub seq: u64,
 }
 
-/// Whether a type is one of Beacon's own, which tenants cannot publish.
-pub fn reserved_type(kind: &str) -> bool {
-    kind.starts_with("presence.") || kind.starts_with("beacon.")
-}
-
 /// A presence change as an event of the tenant's log. Its subject is
 /// `user/<user>` when that is a valid subject, so subject filters and the
 /// token's `subjects` allow-list apply to it like to any event.
@@ -58,16 +55,10 @@ pub fn event(tenant: &str, change: &Change, time: &str) -> NewEvent {
         user: change.user.clone(),
         seq: change.seq,
     };
-    PublishEvent {
-        kind: if change.joined { JOINED } else { LEFT }.to_owned(),
-        data: serde_json::to_value(data).unwrap_or_default(),
-        subject: valid_subject(&subject).then_some(subject),
-        source: None,
-        audience: None,
-        version: None,
-        key: None,
-    }
-    .into_new_event(tenant, time, None)
+    let kind = if change.joined { JOINED } else { LEFT };
+    let mut event = PublishEvent::new(kind, serde_json::to_value(data).unwrap_or_default());
+    event.subject = valid_subject(&subject).then_some(subject);
+    new_event(event, tenant, time, None)
 }
 
 /// The node's queue of changes to append.
@@ -139,25 +130,5 @@ mod tests {
         };
         let e = event("acme", &odd, "2026-01-01T00:00:00Z");
         assert_eq!((e.meta.kind.as_str(), e.meta.subject), (LEFT, None));
-    }
-
-    #[test]
-    fn beacons_own_types_are_reserved() {
-        for kind in [
-            "presence.joined",
-            "presence.left",
-            "presence.x",
-            "beacon.closed",
-        ] {
-            assert!(reserved_type(kind), "{kind}");
-        }
-        for kind in [
-            "presence",
-            "order.created",
-            "beaconx.y",
-            "user.presence.joined",
-        ] {
-            assert!(!reserved_type(kind), "{kind}");
-        }
     }
 }

@@ -33,21 +33,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::events::Appender;
 use super::{Admission, Caps, Change, Conn, Entry, Online, PresenceError, SharedPresence};
 use crate::log::now_ms;
-use crate::sse::frame;
-
-/// `beacon.closed`: the server ended this stream; do not reconnect for
-/// `reason: "replaced"` (the same user opened a newer connection) or
-/// `"tenant_deleted"`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct Closed {
-    pub reason: &'static str,
-}
+use beacon_protocol::control::{Closed, ClosedReason, Control};
+use beacon_protocol::sse::encode;
 
 /// Tenants refreshed at once by the refresh task.
 const CONCURRENT_REFRESHES: usize = 16;
@@ -324,11 +316,11 @@ impl Lease {
         let tail = futures::stream::once(async move {
             let lease = self;
             let reason = match lease.why.load(Ordering::Acquire) {
-                REPLACED => "replaced",
-                TENANT_DELETED => "tenant_deleted",
+                REPLACED => ClosedReason::Replaced,
+                TENANT_DELETED => ClosedReason::TenantDeleted,
                 _ => return None,
             };
-            Some(Ok(frame::control("beacon.closed", &Closed { reason })))
+            Some(Ok(encode::control(&Control::Closed(Closed { reason }))))
         })
         .filter_map(std::future::ready);
         body.take_until(closed.cancelled_owned()).chain(tail)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{MAX_SCHEMA_BYTES, MAX_TYPES, Registry, SchemaError};
-use crate::event::valid_type;
+use beacon_protocol::envelope::valid_type;
 
 /// Largest catalogue file read (pretty-printed JSON is larger than compact).
 pub const MAX_FILE_BYTES: u64 = 4 * MAX_SCHEMA_BYTES as u64;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::subset::{Inclusion, Side};
-use crate::event::FieldError;
+use beacon_protocol::envelope::FieldError;
 
 /// How a type's new versions must relate to its existing ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]

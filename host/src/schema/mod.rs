@@ -42,7 +42,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::FieldError;
+use beacon_protocol::envelope::FieldError;
 pub use compat::{CheckResult, Mode};
 pub use registry::{Registry, TypeInfo, TypeSummary};
 pub use store::{ContractStore, SharedContracts, StoredCatalogue};
@@ -86,7 +86,7 @@ pub struct Contract {
 /// is not one of these: it is an expected outcome ([`Invalid`]).
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    /// The event type name is not a valid type (see [`crate::event::valid_type`]).
+    /// The event type name is not a valid type (see [`beacon_protocol::envelope::valid_type`]).
     #[error("invalid event type {0:?}")]
     InvalidType(String),
     /// `presence.*` and `beacon.*` are Beacon's own types: no contracts.

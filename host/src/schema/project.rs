@@ -28,7 +28,7 @@ use serde_json::{Map, Value};
 
 use super::MAX_SCHEMA_DEPTH;
 use super::subset::{Inclusion, resolve};
-use crate::event::FieldError;
+use beacon_protocol::envelope::FieldError;
 
 /// The shape of `value` under the schema `to`: properties `to` does not
 /// declare are dropped, recursively. `value` is expected to be valid under

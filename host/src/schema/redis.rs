@@ -13,7 +13,7 @@
 //! | `{<prefix>:schemas}:deprecated`      | set    | `<type>@<version>`                      |
 //! | `{<prefix>:schemas}:rev`             | string | counter bumped by every write           |
 //!
-//! Type names cannot contain `@` (see [`crate::event::valid_type`]), so the
+//! Type names cannot contain `@` (see [`beacon_protocol::envelope::valid_type`]), so the
 //! field names are unambiguous.
 //!
 //! # Consistency and propagation

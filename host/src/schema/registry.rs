@@ -39,7 +39,7 @@ use super::project::{project, projectable};
 use super::store::{SharedContracts, StoredCatalogue};
 use super::validate::{Invalid, compile, violations};
 use super::{Contract, MAX_TYPES, MAX_VERSIONS, SchemaError, now_s};
-use crate::event::{FieldError, valid_type};
+use beacon_protocol::envelope::{FieldError, valid_type};
 
 /// How often [`Registry::watch`] polls the store's revision.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
@@ -221,7 +221,7 @@ impl Registry {
         if !valid_type(kind) {
             return Err(SchemaError::InvalidType(kind.to_owned()));
         }
-        if crate::presence::events::reserved_type(kind) {
+        if beacon_protocol::envelope::reserved_type(kind) {
             return Err(SchemaError::ReservedType(kind.to_owned()));
         }
         compile(&schema)?;

@@ -25,7 +25,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::MAX_SCHEMA_DEPTH;
-use crate::event::FieldError;
+use beacon_protocol::envelope::FieldError;
 
 /// Most schema pairs one check visits (trial walks of `anyOf` branches
 /// included), so a hostile schema cannot make a check expensive.

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::subset::escape;
 use super::{DRAFT_2020_12, MAX_SCHEMA_BYTES, MAX_SCHEMA_DEPTH, MAX_VIOLATIONS, SchemaError};
-use crate::event::FieldError;
+use beacon_protocol::envelope::FieldError;
 
 /// Longest message of one violation; longer ones are cut.
 const MAX_MESSAGE_LEN: usize = 200;

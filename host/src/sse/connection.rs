@@ -24,72 +24,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::Stream;
-use serde::Serialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::filter::Filter;
-use super::frame;
 use super::view::{self, Shaped};
 use crate::hub::{Delivery, Hub, TenantGuard};
 use crate::log::{Epoch, LogError, Offset, Position, SharedLog};
 use crate::metrics::{self, Handles, OpenConnection};
 use crate::plugins::gate::{self, Context, Registration};
 use crate::plugins::registry::{Plugins, TenantPlugins};
-use crate::presence::tracker::Closed;
 use crate::schema::Registry;
+use beacon_protocol::control::{
+    Closed, ClosedReason, Connected, Control, Gap, GapReason, Incompatible, Overflow, Resume,
+    Shutdown, TokenExpired,
+};
+use beacon_protocol::sse::encode;
 
 /// Events read from the log per replay page.
 pub const REPLAY_PAGE: usize = 256;
 /// Wait before retrying a failed replay read.
 const REPLAY_RETRY: Duration = Duration::from_millis(500);
-
-/// How a requested resume position relates to the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Resume {
-    /// No id given: live events from now on.
-    None,
-    /// Replaying exactly what came after the given id.
-    Exact,
-    /// The id cannot be resumed from; delivery restarts at the oldest event kept.
-    Gap,
-}
-
-impl Resume {
-    /// The metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Resume::None => "none",
-            Resume::Exact => "exact",
-            Resume::Gap => "gap",
-        }
-    }
-}
-
-/// Why a resume position could not be honoured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum GapReason {
-    /// Events after the id were removed by retention.
-    Expired,
-    /// The id belongs to another incarnation of the stream.
-    Epoch,
-    /// The id is ahead of the stream: it was never issued by it.
-    Unknown,
-}
-
-impl GapReason {
-    /// The metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            GapReason::Expired => "expired",
-            GapReason::Epoch => "epoch",
-            GapReason::Unknown => "unknown",
-        }
-    }
-}
 
 /// What the subscriber asked for.
 pub struct Request {
@@ -110,53 +66,6 @@ pub struct Request {
 pub struct Timing {
     pub heartbeat: Duration,
     pub retry: Duration,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Connected<'a> {
-    connection: &'a str,
-    tenant: &'a str,
-    resume: Resume,
-    last_event_id: Option<String>,
-    heartbeat_s: u64,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Gap {
-    reason: GapReason,
-    requested: Option<String>,
-}
-
-/// `beacon.incompatible`: events of `type` published as version
-/// `published` cannot be shown as version `wanted` (the change is not
-/// additive and no converter exists); they are skipped for this subscriber.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Incompatible<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    wanted: u32,
-    published: u32,
-    reason: &'a str,
-}
-
-/// `beacon.token_expired`: the stream ends because the subscriber's token
-/// expired; reconnect with a fresh token and `Last-Event-ID`.
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct TokenExpired {
-    reason: &'static str,
-    /// Where to resume from.
-    last_event_id: Option<String>,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Overflow {
-    reason: &'static str,
-    last_event_id: Option<String>,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-pub struct Shutdown {
-    reason: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +134,7 @@ pub async fn open(
     let tenant_guard = hub.guard(&tenant);
     let info = log.read(&tenant, Offset::MAX, 0).await?;
     let mut pending = VecDeque::with_capacity(3);
-    pending.push_back(frame::preamble(timing.retry));
+    pending.push_back(encode::preamble(timing.retry));
     let (resume, gap, last, phase, rx) = match &last_event_id {
         None => {
             // Live only: subscribe, then learn the head; everything after
@@ -270,27 +179,23 @@ pub async fn open(
         epoch: info.epoch.clone(),
         offset: last,
     };
-    pending.push_back(frame::control_with_id(
-        "beacon.connected",
-        &start,
-        &Connected {
-            connection: &connection_id,
-            tenant: &tenant,
+    pending.push_back(encode::control_with_id(
+        &Control::Connected(Connected {
+            connection: connection_id,
+            tenant: tenant.clone(),
             resume,
             last_event_id: last_event_id.as_ref().map(ToString::to_string),
             heartbeat_s: timing.heartbeat.as_secs(),
-        },
+        }),
+        &start,
     ));
-    metrics::stream_opened(resume.label());
+    metrics::stream_opened(resume.as_str());
     if let Some(reason) = gap {
-        metrics::gap(reason.label());
-        pending.push_back(frame::control(
-            "beacon.gap",
-            &Gap {
-                reason,
-                requested: last_event_id.as_ref().map(ToString::to_string),
-            },
-        ));
+        metrics::gap(reason.as_str());
+        pending.push_back(encode::control(&Control::Gap(Gap {
+            reason,
+            requested: last_event_id.as_ref().map(ToString::to_string),
+        })));
     }
     let mut heartbeat = tokio::time::interval_at(
         tokio::time::Instant::now() + timing.heartbeat,
@@ -360,7 +265,7 @@ impl Connection {
             Ok(page) => page,
             Err(error) => {
                 tracing::warn!(tenant = %self.tenant, %error, "replay read failed; retrying");
-                self.pending.push_back(frame::HEARTBEAT);
+                self.pending.push_back(encode::HEARTBEAT);
                 tokio::select! {
                     _ = self.shutdown.cancelled() => self.close_for_shutdown(),
                     _ = self.tenant_guard.closed().cancelled() => self.close_for_deleted_tenant(),
@@ -399,7 +304,7 @@ impl Connection {
                 Some(wanted) => {
                     view::shape_converted(&position, event, wanted, &self.schemas, plugins).await
                 }
-                None => frame::event_frame(&position, event).map_or(Shaped::Skip, Shaped::Frame),
+                None => super::event_frame(&position, event).map_or(Shaped::Skip, Shaped::Frame),
             };
             self.send_shaped(&event.meta.kind, shaped);
         }
@@ -443,7 +348,7 @@ impl Connection {
                 if crate::auth::jwt::now_s() >= self.token_expires_at {
                     return self.close_for_expired_token();
                 }
-                self.pending.push_back(frame::HEARTBEAT);
+                self.pending.push_back(encode::HEARTBEAT);
                 return;
             }
         };
@@ -567,28 +472,23 @@ impl Connection {
                 }
                 self.incompatible_sent.push((kind.into(), published));
                 let wanted = self.filter.view_for(kind).unwrap_or(published);
-                self.pending.push_back(frame::control(
-                    "beacon.incompatible",
-                    &Incompatible {
-                        kind,
+                self.pending
+                    .push_back(encode::control(&Control::Incompatible(Incompatible {
+                        kind: kind.to_owned(),
                         wanted,
                         published,
-                        reason: &reason,
-                    },
-                ));
+                        reason,
+                    })));
             }
         }
     }
 
     fn restart_epoch(&mut self, epoch: Epoch) {
-        metrics::gap(GapReason::Epoch.label());
-        self.pending.push_back(frame::control(
-            "beacon.gap",
-            &Gap {
-                reason: GapReason::Epoch,
-                requested: self.last_id(),
-            },
-        ));
+        metrics::gap(GapReason::Epoch.as_str());
+        self.pending.push_back(encode::control(&Control::Gap(Gap {
+            reason: GapReason::Epoch,
+            requested: self.last_id(),
+        })));
         self.epoch = epoch;
         self.last = Offset::ZERO;
         self.rx = None;
@@ -605,43 +505,31 @@ impl Connection {
     fn overflow(&mut self) {
         tracing::info!(tenant = %self.tenant, "slow subscriber cut off");
         self.metrics.slow_consumer_disconnects.increment(1);
-        self.end_with(frame::control(
-            "beacon.overflow",
-            &Overflow {
-                reason: "slow_consumer",
-                last_event_id: self.last_id(),
-            },
-        ));
+        self.end_with(encode::control(&Control::Overflow(Overflow {
+            reason: "slow_consumer".into(),
+            last_event_id: self.last_id(),
+        })));
     }
 
     fn close_for_expired_token(&mut self) {
-        self.end_with(frame::control(
-            "beacon.token_expired",
-            &TokenExpired {
-                reason: "the subscriber token has expired; fetch a new one and resume",
-                last_event_id: self.last_id(),
-            },
-        ));
+        self.end_with(encode::control(&Control::TokenExpired(TokenExpired {
+            reason: "the subscriber token has expired; fetch a new one and resume".into(),
+            last_event_id: self.last_id(),
+        })));
     }
 
     /// The tenant was deleted: `beacon.closed`, and clients should not
     /// reconnect (the tenant's tokens no longer work).
     fn close_for_deleted_tenant(&mut self) {
-        self.end_with(frame::control(
-            "beacon.closed",
-            &Closed {
-                reason: "tenant_deleted",
-            },
-        ));
+        self.end_with(encode::control(&Control::Closed(Closed {
+            reason: ClosedReason::TenantDeleted,
+        })));
     }
 
     fn close_for_shutdown(&mut self) {
-        self.end_with(frame::control(
-            "beacon.shutdown",
-            &Shutdown {
-                reason: "server shutting down; reconnect",
-            },
-        ));
+        self.end_with(encode::control(&Control::Shutdown(Shutdown {
+            reason: "server shutting down; reconnect".into(),
+        })));
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a subscriber receives: its filters and its audience.
 
-use crate::event::{valid_subject, valid_type};
 use crate::log::EventMeta;
+use beacon_protocol::envelope::{valid_subject, valid_type};
 
 /// Most patterns in one `types` or `subjects` list.
 pub const MAX_PATTERNS: usize = 32;
@@ -118,7 +118,7 @@ impl Filter {
     }
 
     pub fn matches(&self, meta: &EventMeta) -> bool {
-        let asked = if crate::presence::events::reserved_type(&meta.kind) {
+        let asked = if beacon_protocol::envelope::reserved_type(&meta.kind) {
             // Presence events only when asked for by name or prefix: a
             // stream of every type (no filter, or `*`) does not get them.
             self.types

@@ -17,7 +17,6 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::frame;
 use crate::hub::Delivery;
 use crate::log::{Position, StoredEvent};
 use crate::plugins::registry::{Plugins, TenantPlugins};
@@ -41,7 +40,7 @@ const MAX_CACHED_VIEWS: usize = 4;
 
 /// Shapes a stored event as version `wanted` of its contract.
 pub fn shape(position: &Position, event: &StoredEvent, wanted: u32, schemas: &Registry) -> Shaped {
-    let original = || frame::event_frame(position, event).map_or(Shaped::Skip, Shaped::Frame);
+    let original = || super::event_frame(position, event).map_or(Shaped::Skip, Shaped::Frame);
     let Ok(mut envelope) = serde_json::from_str::<Value>(&event.envelope) else {
         return Shaped::Skip;
     };
@@ -66,7 +65,7 @@ pub fn shape(position: &Position, event: &StoredEvent, wanted: u32, schemas: &Re
                 meta: event.meta.clone(),
                 envelope: envelope.to_string(),
             };
-            frame::event_frame(position, &viewed).map_or(Shaped::Skip, Shaped::Frame)
+            super::event_frame(position, &viewed).map_or(Shaped::Skip, Shaped::Frame)
         }
         Err(invalid) => Shaped::Incompatible {
             published,
@@ -164,7 +163,7 @@ pub async fn shape_converted(
         meta: event.meta.clone(),
         envelope: envelope.to_string(),
     };
-    frame::event_frame(position, &viewed).map_or(Shaped::Skip, Shaped::Frame)
+    super::event_frame(position, &viewed).map_or(Shaped::Skip, Shaped::Frame)
 }
 
 /// The live-path variant: the delivery's frame for `wanted`, built at most

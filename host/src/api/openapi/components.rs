@@ -7,11 +7,15 @@
 //! answers as they are serialised (an optional field of an answer is
 //! absent, or `null`, exactly as the server writes it).
 
+use beacon_protocol::control::{
+    Closed, Connected, Gap, Incompatible, Overflow, Shutdown, TokenExpired,
+};
+use beacon_protocol::envelope::{Envelope, FieldError, PublishEvent};
+use beacon_protocol::error::ErrorBody;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::api::error::ErrorBody;
 use crate::api::health::{Health, Readiness};
 use crate::api::ops::{Stats, TenantStats};
 use crate::api::plugins::{
@@ -24,15 +28,12 @@ use crate::api::tenants::{
     TenantList, UpdateTenant,
 };
 use crate::api::tokens::{MintToken, Minted};
-use crate::event::{Envelope, FieldError, PublishEvent};
 use crate::limits::TenantLimits;
 use crate::plugins::dead_letters::DeadLetterPage;
 use crate::presence::Online;
 use crate::presence::events::PresenceChange;
-use crate::presence::tracker::Closed;
 use crate::schema::compat::{CheckResult, Mode};
 use crate::schema::{Contract, TypeInfo};
-use crate::sse::connection::{Connected, Gap, Incompatible, Overflow, Shutdown, TokenExpired};
 
 /// Which way a type crosses the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,16 +76,16 @@ fn types() -> Vec<Described> {
         described::<SetMode>("SetMode", Request),
         described::<Activate>("Activate", Request),
         described::<DeliverTest>("DeliverTest", Request),
-        described::<ErrorBody<'static>>("ErrorBody", Answer),
+        described::<ErrorBody>("ErrorBody", Answer),
         described::<FieldError>("FieldError", Answer),
         described::<Published>("Published", Answer),
         described::<PublishedBatch>("PublishedBatch", Answer),
         described::<PartiallyPublished>("PartiallyPublished", Answer),
         described::<NotStored>("NotStored", Answer),
         described::<Envelope>("Envelope", Answer),
-        described::<Connected<'static>>("Connected", Answer),
+        described::<Connected>("Connected", Answer),
         described::<Gap>("Gap", Answer),
-        described::<Incompatible<'static>>("Incompatible", Answer),
+        described::<Incompatible>("Incompatible", Answer),
         described::<Overflow>("Overflow", Answer),
         described::<Shutdown>("Shutdown", Answer),
         described::<TokenExpired>("TokenExpired", Answer),
@@ -128,100 +129,6 @@ fn settings(direction: Direction) -> SchemaSettings {
     }
 }
 
-/// A control event's schema name, description, and `(field, description)`s.
-type ControlEvent = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-);
-
-/// Descriptions of the stream's control events (`beacon.*`), whose Rust
-/// types live with the stream logic.
-const CONTROL_EVENTS: [ControlEvent; 7] = [
-    (
-        "Connected",
-        "`beacon.connected`: the first event of every stream. Its SSE `id:` is the position \
-         the stream starts from, so a client that drops before any event still resumes exactly.",
-        &[
-            ("connection", "This connection's id, for support and logs."),
-            ("tenant", "The tenant whose events the stream carries."),
-            (
-                "resume",
-                "`none` (no id given), `exact` (replaying after the given id) or `gap` \
-                 (a `beacon.gap` follows).",
-            ),
-            ("last_event_id", "The id the client resumes from, if any."),
-            ("heartbeat_s", "Seconds between heartbeat comments."),
-        ],
-    ),
-    (
-        "Gap",
-        "`beacon.gap`: the requested position cannot be resumed from; delivery continues \
-         from the oldest event still available.",
-        &[
-            (
-                "reason",
-                "`expired` (older than retention), `epoch` (another incarnation of the \
-                 stream) or `unknown` (never issued by the stream).",
-            ),
-            ("requested", "The id that was asked for."),
-        ],
-    ),
-    (
-        "Incompatible",
-        "`beacon.incompatible`: events of `type` published as version `published` cannot be \
-         shown in the shape of version `wanted` (the change is not additive, and no converter \
-         plugin of the tenant converted them); they are skipped for this subscriber. Sent once \
-         per type and published version.",
-        &[
-            ("type", "The event type."),
-            (
-                "wanted",
-                "The version view the subscriber asked for (`type@N`).",
-            ),
-            (
-                "published",
-                "The contract version the skipped events were published as.",
-            ),
-            ("reason", "Why the versions are incompatible."),
-        ],
-    ),
-    (
-        "Overflow",
-        "`beacon.overflow`: the subscriber fell too far behind and the stream ends; \
-         reconnecting with `last_event_id` resumes exactly.",
-        &[
-            ("reason", "Always `slow_consumer`."),
-            (
-                "last_event_id",
-                "The last event delivered on this stream; resume from it.",
-            ),
-        ],
-    ),
-    (
-        "Shutdown",
-        "`beacon.shutdown`: the node is shutting down and closes the stream; reconnect \
-         (elsewhere) with `Last-Event-ID`.",
-        &[("reason", "A human-readable explanation.")],
-    ),
-    (
-        "TokenExpired",
-        "`beacon.token_expired`: the subscriber's token expired and the stream ends; fetch a \
-         new token and reconnect with `Last-Event-ID`.",
-        &[
-            ("reason", "A human-readable explanation."),
-            ("last_event_id", "The position to resume from."),
-        ],
-    ),
-    (
-        "Closed",
-        "`beacon.closed`: the server ended this stream; do not reconnect. With reason \
-         `replaced` the same user opened a newer connection above their cap (`close-oldest`); \
-         with `tenant_deleted` the tenant was deleted.",
-        &[("reason", "`replaced` or `tenant_deleted`.")],
-    ),
-];
-
 /// Joins the lines of each paragraph of every `description` (doc
 /// comments are wrapped at 100 columns; the schema should not be).
 fn unwrap_descriptions(schema: &mut Value) {
@@ -247,39 +154,6 @@ fn unwrap_descriptions(schema: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
-        _ => {}
-    }
-}
-
-/// Adds the control events' descriptions (and the overflow and closed
-/// reasons' values) to a generated schema named `name`; other schemas are
-/// left as they are.
-fn describe(name: &str, schema: &mut Value) {
-    let Some((_, description, fields)) = CONTROL_EVENTS.iter().find(|(n, _, _)| *n == name) else {
-        return;
-    };
-    let Some(object) = schema.as_object_mut() else {
-        return;
-    };
-    object.insert("description".into(), json!(description));
-    let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for (field, text) in fields.iter() {
-        if let Some(property) = properties.get_mut(*field).and_then(Value::as_object_mut) {
-            property.insert("description".into(), json!(text));
-        }
-    }
-    let Some(reason) = properties.get_mut("reason").and_then(Value::as_object_mut) else {
-        return;
-    };
-    match name {
-        "Overflow" => {
-            reason.insert("const".into(), json!("slow_consumer"));
-        }
-        "Closed" => {
-            reason.insert("enum".into(), json!(["replaced", "tenant_deleted"]));
-        }
         _ => {}
     }
 }
@@ -310,7 +184,6 @@ pub(super) fn build() -> (Map<String, Value>, Vec<String>) {
             }
         }
         for (name, mut schema) in generator.take_definitions(true).into_iter().chain(inline) {
-            describe(&name, &mut schema);
             unwrap_descriptions(&mut schema);
             match out.get(&name) {
                 Some(existing) if *existing != schema => conflicts.push(name),
@@ -330,7 +203,6 @@ pub fn files() -> Vec<(String, String)> {
         .iter()
         .map(|t| {
             let mut schema = (t.root)(settings(t.direction)).to_value();
-            describe(t.name, &mut schema);
             unwrap_descriptions(&mut schema);
             let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
             text.push('\n');
