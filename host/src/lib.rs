@@ -39,6 +39,3 @@ pub mod server;
 pub mod sse;
 pub mod state;
 pub mod tenants;
-
-#[cfg(test)]
-mod test_support;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use beacon_e2e::{Beacon, WAIT, beacon_bin};
+use beacon_test_support::{Beacon, WAIT, beacon_bin};
 use serde_json::{Value, json};
 
 fn repo_root() -> PathBuf {
@@ -48,7 +48,7 @@ impl Run {
 /// Runs `beacon schema <args>` from the repository root, with `BEACON_URL`
 /// set to `url` and `BEACON_ADMIN_TOKEN` to `token`.
 async fn schema(url: &str, token: &str, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(beacon_bin());
+    let mut cmd = tokio::process::Command::new(beacon_bin().unwrap_or_else(|e| panic!("{e}")));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("BEACON_") {
             cmd.env_remove(&name);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, RedisServer, send, unique_name};
+use beacon_test_support::{Beacon, RedisServer, send, unique_name};
 use serde_json::{Value, json};
 
 fn example(name: &str) -> Value {

@@ -2,7 +2,7 @@
 //! stream with the `beacon_token` cookie; another site's page cannot use the
 //! cookie at all.
 
-use beacon_e2e::{Beacon, ev, send};
+use beacon_test_support::{Beacon, ev, send};
 use serde_json::json;
 
 const APP: &str = "https://app.example.com";

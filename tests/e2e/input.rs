@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, Subscriber, Tenant, ev, send};
+use beacon_test_support::{Beacon, Subscriber, Tenant, ev, send};
 use serde_json::{Value, json};
 
 /// Publishes a marker event and checks that it is the very next event the
@@ -16,7 +16,7 @@ async fn assert_still_serving(server: &Beacon, tenant: &Tenant, sub: &mut Subscr
     sub.assert_quiet(Duration::from_millis(200)).await;
 }
 
-async fn post_raw(tenant: &Tenant, body: impl Into<reqwest::Body>) -> beacon_e2e::Reply {
+async fn post_raw(tenant: &Tenant, body: impl Into<reqwest::Body>) -> beacon_test_support::Reply {
     send(
         tenant
             .events_request()

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, BeaconBuilder, RedisServer, Reply, Tenant, ev, send, unique_name};
+use beacon_test_support::{
+    Beacon, BeaconBuilder, RedisServer, Reply, Tenant, ev, send, unique_name,
+};
 use serde_json::{Value, json};
 
 /// Two nodes on one Redis with the same extra flags.
@@ -216,7 +218,7 @@ async fn connection_attempts_per_ip_are_rate_limited_before_any_token_check() {
 }
 
 /// The next presence event's (type, user, seq); panics on anything else.
-async fn next_change(watcher: &mut beacon_e2e::Subscriber) -> (String, String, u64) {
+async fn next_change(watcher: &mut beacon_test_support::Subscriber) -> (String, String, u64) {
     let event = watcher.next().await;
     assert!(
         event.event.starts_with("presence."),

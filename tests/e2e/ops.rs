@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use beacon_e2e::{Beacon, WAIT, beacon_bin, ev, send};
+use beacon_test_support::{Beacon, WAIT, beacon_bin, ev, send};
 use serde_json::json;
 
 /// The sum of a metric's samples (over all its labels) in Prometheus text.
@@ -155,7 +155,7 @@ async fn an_unknown_key_in_the_config_file_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("beacon.toml");
     std::fs::write(&path, "heartbeet = \"7s\"\n").unwrap();
-    let output = tokio::process::Command::new(beacon_bin())
+    let output = tokio::process::Command::new(beacon_bin().unwrap_or_else(|e| panic!("{e}")))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&path)
         .arg("--data-dir")

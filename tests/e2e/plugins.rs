@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use beacon_e2e::{
+use beacon_test_support::{
     Beacon, Patience, RedisServer, SseEvent, Subscriber, Tenant, activation, ev, plugin,
     plugin_node, send, unique_name,
 };
@@ -75,7 +75,7 @@ async fn replay_after(tenant: &Tenant, sub: &str, after: &str, types: Option<&st
 
 /// Asserts a 200 "not stored" answer with this outcome and plugin;
 /// returns its reason.
-fn assert_not_stored(reply: &beacon_e2e::Reply, outcome: &str, plugin: &str) -> String {
+fn assert_not_stored(reply: &beacon_test_support::Reply, outcome: &str, plugin: &str) -> String {
     reply.assert_status(200);
     let body = reply.json();
     assert_eq!(body["id"], Value::Null, "{body}");
@@ -840,7 +840,7 @@ async fn rejected_and_dropped_events_are_never_stored() {
     assert_eq!(body["details"][0]["path"], "/1", "{body}");
 
     // With `partial=true` the others are stored.
-    let reply = beacon_e2e::send(
+    let reply = beacon_test_support::send(
         acme.http
             .post(acme.url("/v1/events?partial=true"))
             .bearer_auth(&acme.api_key)

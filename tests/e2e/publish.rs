@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, ev, send};
+use beacon_test_support::{Beacon, ev, send};
 use reqwest::Method;
 use serde_json::json;
 
@@ -177,7 +177,7 @@ async fn idempotency_key_retry_returns_the_same_id_and_delivers_once() {
     )
     .await;
     first_batch.assert_status(201);
-    let batch_ids = beacon_e2e::ids_of(&first_batch.json(), 2);
+    let batch_ids = beacon_test_support::ids_of(&first_batch.json(), 2);
     let retried_batch = send(
         acme.events_request()
             .header("Idempotency-Key", "batch-1")
@@ -185,7 +185,10 @@ async fn idempotency_key_retry_returns_the_same_id_and_delivers_once() {
     )
     .await;
     retried_batch.assert_status(201);
-    assert_eq!(beacon_e2e::ids_of(&retried_batch.json(), 2), batch_ids);
+    assert_eq!(
+        beacon_test_support::ids_of(&retried_batch.json(), 2),
+        batch_ids
+    );
     assert_eq!(retried_batch.header("idempotent-replayed"), Some("true"));
 
     let other = send(
@@ -388,7 +391,7 @@ async fn health_endpoints_answer() {
 async fn tokens_carry_sub_tenant_and_expiry() {
     let server = Beacon::start().await;
     let acme = server.create_tenant("acme").await;
-    let now = beacon_e2e::jwt::now();
+    let now = beacon_test_support::jwt::now();
 
     let reply = acme.token_request(&json!({"sub": "42"})).await;
     reply.assert_status(200);
@@ -399,11 +402,11 @@ async fn tokens_carry_sub_tenant_and_expiry() {
         expires_at.abs_diff(now + 3600) < 120,
         "default ttl is 3600 s: {body}"
     );
-    let claims = beacon_e2e::jwt::claims(token);
+    let claims = beacon_test_support::jwt::claims(token);
     assert_eq!(claims["sub"], "42", "{claims}");
     assert_eq!(claims["tenant"], "acme", "{claims}");
     assert_eq!(claims["exp"], expires_at, "{claims}");
-    beacon_e2e::jwt::signing_key(&acme.signing_secret, token);
+    beacon_test_support::jwt::signing_key(&acme.signing_secret, token);
 
     let short = acme.token_request(&json!({"sub": "7", "ttl_s": 60})).await;
     short.assert_status(200);
@@ -435,5 +438,5 @@ async fn tokens_carry_sub_tenant_and_expiry() {
 }
 
 fn jwt_now_plus_30_days() -> u64 {
-    beacon_e2e::jwt::now() + 30 * 24 * 3600 + 120
+    beacon_test_support::jwt::now() + 30 * 24 * 3600 + 120
 }

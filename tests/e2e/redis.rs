@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, RedisServer, Reply, Tenant, ev, unique_name};
+use beacon_test_support::{Beacon, RedisServer, Reply, Tenant, ev, unique_name};
 use serde_json::json;
 
 use crate::resume::check_resume_while_publishing;
@@ -41,7 +41,7 @@ async fn an_event_published_on_one_node_reaches_subscribers_on_another() {
     let on_a = a.create_tenant("acme").await;
     let on_b = on_a.on(&b);
 
-    let listed = beacon_e2e::send(b.admin(reqwest::Method::GET, "/v1/tenants/acme")).await;
+    let listed = beacon_test_support::send(b.admin(reqwest::Method::GET, "/v1/tenants/acme")).await;
     listed.assert_status(200);
 
     let mut sub_b = on_b.subscribe("42").await;
@@ -122,7 +122,7 @@ async fn acknowledged_events_survive_a_node_restart_on_redis() {
 
 /// Reads from `sub` until the event `until` arrives or the stream ends; returns
 /// the non-control event ids seen. A gap must never be reported.
-async fn read_until(sub: &mut beacon_e2e::Subscriber, until: &str) -> (Vec<String>, bool) {
+async fn read_until(sub: &mut beacon_test_support::Subscriber, until: &str) -> (Vec<String>, bool) {
     let mut ids = Vec::new();
     while let Some(event) = sub.next_or_end(Duration::from_secs(30)).await {
         if event.is_control() {
@@ -182,7 +182,7 @@ async fn a_redis_outage_is_survived_without_losing_acknowledged_events() {
     let e1 = on_a.publish(ev("before", json!(1))).await;
     sub_b.expect_ids(std::slice::from_ref(&e1)).await;
 
-    redis.stop().await;
+    redis.kill().await;
     for node in [&a, &b] {
         wait_for_status(node, "/readyz", 503, Duration::from_secs(30)).await;
         node.get("/healthz").await.assert_status(200);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, SseEvent, Tenant, ev};
+use beacon_test_support::{Beacon, SseEvent, Tenant, ev};
 use serde_json::json;
 
 #[tokio::test]

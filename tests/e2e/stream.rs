@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use beacon_e2e::{Beacon, ev, jwt};
+use beacon_test_support::{Beacon, ev, jwt};
 use serde_json::json;
 
 #[tokio::test]

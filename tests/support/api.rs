@@ -5,8 +5,8 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::server::Beacon;
-use super::sse::{StreamRequest, Subscriber};
+use crate::Beacon;
+use crate::sse::{StreamRequest, Subscriber};
 
 /// Upper bound for one plain HTTP request (not a stream).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,6 +93,72 @@ pub async fn send_within(request: reqwest::RequestBuilder, limit: Duration) -> R
         status,
         headers,
         text,
+    }
+}
+
+/// An HTTP client for talking to test nodes. Connections are not pooled, so
+/// a node started again on the same port never sees a stale connection.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("reqwest client")
+}
+
+/// Requests to a node, and its tenants.
+impl Beacon {
+    /// The HTTP client of this node's requests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `GET <path>` without credentials.
+    pub async fn get(&self, path: &str) -> Reply {
+        send(self.http.get(self.url(path))).await
+    }
+
+    /// A request with the admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(self.admin_token())
+    }
+
+    /// Creates a tenant that may publish types without a contract
+    /// (asserting 201) and returns its credentials.
+    pub async fn create_tenant(&self, id: &str) -> Tenant {
+        self.create_tenant_with(json!({ "id": id, "allow_unregistered_types": true }))
+            .await
+    }
+
+    /// Creates a tenant from a full request body (asserting 201).
+    pub async fn create_tenant_with(&self, request: Value) -> Tenant {
+        let id = request["id"].as_str().unwrap_or_default().to_owned();
+        let reply = send(
+            self.admin(reqwest::Method::POST, "/v1/tenants")
+                .json(&request),
+        )
+        .await;
+        reply.assert_status(201);
+        let body = reply.json();
+        assert_eq!(body["id"], id.as_str(), "tenant creation answer: {body}");
+        let api_key = body["api_key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no api_key in {body}"))
+            .to_owned();
+        assert!(api_key.starts_with("bk_"), "api key {api_key:?} lacks bk_");
+        let signing_secret = body["signing_secret"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no signing_secret in {body}"))
+            .to_owned();
+        Tenant {
+            id,
+            api_key,
+            signing_secret,
+            base_url: self.url(""),
+            http: self.http.clone(),
+        }
     }
 }
 

@@ -8,9 +8,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::api::{Reply, Tenant, send, send_within};
-use super::server::{Beacon, BeaconBuilder};
 use crate::WAIT;
+use crate::api::{Reply, Tenant, send, send_within};
+use crate::{Beacon, BeaconBuilder};
 
 /// Upper bound for an upload: a node compiles the component before it
 /// answers, and a JavaScript one takes tens of seconds on a cold cache in
@@ -26,7 +26,7 @@ pub fn target_dir() -> PathBuf {
             .then(|| deps.parent()?.parent().map(Path::to_path_buf))
             .flatten()
     });
-    from_exe.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+    from_exe.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
 }
 
 /// The component `name` built by `plugins/build.sh`

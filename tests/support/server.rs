@@ -1,124 +1,87 @@
-//! The real `beacon serve` process.
+//! The real `beacon serve` process: flags and environment from a builder,
+//! the listening address read from its stdout, a graceful stop (SIGTERM),
+//! a kill (SIGKILL), a pause (SIGSTOP), and starting again on the same data
+//! directory (on a fresh or the same port).
 
-use std::io::Write;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rustix::process::Signal;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-use super::api::{Reply, Tenant, send};
+use crate::process::{OutputLog, Proc, ProcStats, TAIL_LINES};
+use crate::programs::beacon_bin;
+use crate::{LaunchError, unique_name};
 
+/// How long a node may take to print its listening address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a node may take to exit after SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The line `beacon serve` prints on stdout once it accepts connections.
 const LISTENING_PREFIX: &str = "beacon listening on http://";
+/// Lines of stdout read before the listening line, at most.
+const MAX_STARTUP_LINES: usize = 10_000;
 
-/// A name unique within this test run (and across concurrent runs), usable as a
-/// Redis key prefix or an admin token.
-pub fn unique_name(prefix: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{}-{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The `beacon` executable: `$BEACON_BIN` if set; otherwise `beacon` in the
-/// profile directory holding this test executable (`<target>/<profile>/deps/..`),
-/// brought up to date first with `cargo build -p beacon` when the tests run
-/// under cargo (set `BEACON_E2E_NO_BUILD=1` to skip that).
-pub fn beacon_bin() -> PathBuf {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(locate_beacon) {
-        Ok(path) => path.clone(),
-        Err(message) => panic!("{message}"),
-    }
-}
-
-fn locate_beacon() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("BEACON_BIN") {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("BEACON_BIN={} is not a file", path.display()))
-        };
-    }
-    let exe = std::env::current_exe().map_err(|e| format!("path of the test executable: {e}"))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or("the test executable does not live in <target>/<profile>/deps/")?;
-    let bin = profile_dir.join(format!("beacon{}", std::env::consts::EXE_SUFFIX));
-    let skip_build = std::env::var_os("BEACON_E2E_NO_BUILD").is_some_and(|v| v != "0");
-    if let (Some(cargo), false) = (std::env::var_os("CARGO"), skip_build) {
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "beacon", "--bin", "beacon"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if let Some(target_dir) = profile_dir.parent() {
-            build.arg("--target-dir").arg(target_dir);
-        }
-        if profile_dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        let output = build
-            .output()
-            .map_err(|e| format!("cannot run cargo build -p beacon: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo build -p beacon failed ({}):\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-    }
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} not found: build the server first (`cargo build -p beacon`) or set BEACON_BIN",
-            bin.display()
-        ))
-    }
-}
-
-/// An HTTP client for talking to test servers. Connections are not pooled, so
-/// a server restarted on the same port never sees a stale connection.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("reqwest client")
-}
-
-/// Options for [`Beacon`]; start with [`Beacon::builder`].
+/// Options for [`Beacon`]: the binary, flags and environment. Start with
+/// [`Beacon::builder`] (quick test settings) or [`BeaconBuilder::new`] (none).
 #[derive(Debug, Clone)]
 pub struct BeaconBuilder {
+    bin: Option<PathBuf>,
     args: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    admin_token: Option<String>,
+}
+
+impl Default for BeaconBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl BeaconBuilder {
+    /// No flags beyond `--listen` and `--data-dir`, and no `BEACON_*`
+    /// variable of this process's environment.
+    pub fn new() -> Self {
+        BeaconBuilder {
+            bin: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            admin_token: None,
+        }
+    }
+
+    /// Runs this executable instead of [`beacon_bin`](crate::beacon_bin).
+    pub fn bin(mut self, path: impl Into<PathBuf>) -> Self {
+        self.bin = Some(path.into());
+        self
+    }
+
     /// Adds `--<name> <value>` (replacing an earlier value of the same flag).
     pub fn arg(mut self, name: &str, value: impl Into<String>) -> Self {
         let flag = format!("--{name}");
         if let Some(i) = self.args.iter().position(|a| *a == flag) {
-            self.args.remove(i);
-            self.args.remove(i);
+            self.args.drain(i..i + 2);
         }
         self.args.push(flag);
         self.args.push(value.into());
+        self
+    }
+
+    /// Sets an environment variable of the process (after every `BEACON_*`
+    /// variable of this process is removed).
+    pub fn env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// The admin token (`BEACON_ADMIN_TOKEN`); a unique one unless set.
+    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
         self
     }
 
@@ -127,93 +90,108 @@ impl BeaconBuilder {
         self.arg("redis-url", url).arg("redis-prefix", prefix)
     }
 
-    pub async fn start(self) -> Beacon {
+    /// Starts the node on `127.0.0.1:0` with a fresh data directory and
+    /// waits for its listening address.
+    pub async fn spawn(self) -> Result<Beacon, LaunchError> {
+        let bin = match self.bin {
+            Some(bin) => bin,
+            None => beacon_bin()?,
+        };
         let data_dir = tempfile::Builder::new()
-            .prefix("beacon-e2e-data-")
+            .prefix("beacon-test-data-")
             .tempdir()
-            .expect("temporary data directory");
+            .map_err(|e| LaunchError::io("create a temporary data directory", e))?;
         let logs_dir = tempfile::Builder::new()
-            .prefix("beacon-e2e-logs-")
+            .prefix("beacon-test-logs-")
             .tempdir()
-            .expect("temporary log directory");
-        let log_path = logs_dir.path().join("beacon.log");
+            .map_err(|e| LaunchError::io("create a temporary log directory", e))?;
+        let log = OutputLog::new(logs_dir.path().join("beacon.log"));
         let mut beacon = Beacon {
-            bin: beacon_bin(),
+            bin,
             args: self.args,
+            env: self.env,
+            admin_token: self
+                .admin_token
+                .unwrap_or_else(|| unique_name("test-admin")),
             data_dir,
             _logs_dir: logs_dir,
-            log_path,
-            admin_token: unique_name("e2e-admin"),
-            child: None,
+            log,
+            proc: None,
             addr: None,
             starts: 0,
-            http: http_client(),
+            #[cfg(feature = "client")]
+            http: crate::api::http_client(),
         };
-        beacon.spawn("127.0.0.1:0").await;
-        beacon
+        beacon.launch("127.0.0.1:0").await?;
+        Ok(beacon)
+    }
+
+    /// [`spawn`](Self::spawn), panicking with the reason if it fails.
+    pub async fn start(self) -> Beacon {
+        self.spawn()
+            .await
+            .unwrap_or_else(|e| panic!("could not start beacon: {e}"))
     }
 }
 
 /// A running (or stopped) `beacon serve` process with its own data directory.
 ///
-/// Dropping it kills the process. If the test is panicking, the process's stderr
-/// (all incarnations) is printed.
+/// Dropping it kills the process. If the test is panicking, everything the
+/// process printed (every start) is shown.
+#[derive(Debug)]
 pub struct Beacon {
     bin: PathBuf,
     args: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    admin_token: String,
     data_dir: TempDir,
     _logs_dir: TempDir,
-    log_path: PathBuf,
-    admin_token: String,
-    child: Option<Child>,
+    /// stderr, and stdout apart from the listening line, of every start.
+    log: OutputLog,
+    /// `None` while stopped.
+    proc: Option<Proc>,
+    /// The address of the latest start.
     addr: Option<SocketAddr>,
     starts: u32,
-    http: reqwest::Client,
+    /// Shared by every request to this node (see [`crate::api`]).
+    #[cfg(feature = "client")]
+    pub(crate) http: reqwest::Client,
 }
 
 impl Beacon {
-    /// Settings used by every test server unless overridden: short heartbeats
-    /// and a short shutdown grace period keep tests quick.
+    /// Settings every test node uses unless overridden: short heartbeats and
+    /// a short shutdown grace period keep tests quick, and the built-in
+    /// contract catalogue is off (tests publish ad-hoc event types; the
+    /// contract tests turn it back on).
     pub fn builder() -> BeaconBuilder {
-        BeaconBuilder { args: Vec::new() }
+        BeaconBuilder::new()
             .arg("heartbeat", "1s")
             .arg("shutdown-grace", "5s")
-            // Tests publish ad-hoc event types; the contract tests turn the
-            // built-in catalogue back on.
             .arg("builtin-catalog", "false")
     }
 
-    /// An embedded-log server with default test settings.
+    /// An embedded-log node with the test settings (panics if it cannot start).
     pub async fn start() -> Beacon {
         Self::builder().start().await
     }
 
-    /// A Redis-backed server with default test settings.
+    /// A Redis-backed node with the test settings (panics if it cannot start).
     pub async fn start_with_redis(url: &str, prefix: &str) -> Beacon {
         Self::builder().redis(url, prefix).start().await
     }
 
-    async fn spawn(&mut self, listen: &str) {
-        assert!(self.child.is_none(), "beacon is already running");
+    async fn launch(&mut self, listen: &str) -> Result<(), LaunchError> {
+        assert!(self.proc.is_none(), "beacon is already running");
         self.starts += 1;
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("open beacon log file");
-        {
-            let mut header = &stderr;
-            writeln!(
-                header,
-                "===== start #{}: beacon serve --listen {listen} --data-dir {} {} =====",
-                self.starts,
-                self.data_dir.path().display(),
-                self.args.join(" ")
-            )
-            .expect("write beacon log file");
-        }
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("serve")
+        self.log.line(&format!(
+            "===== start #{}: beacon serve --listen {listen} --data-dir {} {} =====",
+            self.starts,
+            self.data_dir.path().display(),
+            self.args.join(" ")
+        ));
+        let mut command = Command::new(&self.bin);
+        command
+            .arg("serve")
             .arg("--listen")
             .arg(listen)
             .arg("--data-dir")
@@ -221,69 +199,106 @@ impl Beacon {
             .args(&self.args);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("BEACON_") {
-                cmd.env_remove(&name);
+                command.env_remove(&name);
             }
         }
-        cmd.env("BEACON_ADMIN_TOKEN", &self.admin_token)
+        command
+            .env("BEACON_ADMIN_TOKEN", &self.admin_token)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        self.child = Some(child);
-
+            .stderr(Stdio::from(self.log.open()?));
+        let mut proc = Proc::spawn(&mut command, "beacon")?;
+        let stdout = proc
+            .child_mut()
+            .stdout
+            .take()
+            .ok_or_else(|| self.unexpected("stdout is not piped"))?;
         let mut lines = BufReader::new(stdout).lines();
         let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+        let mut seen = 0;
         let addr = loop {
             match tokio::time::timeout_at(deadline, lines.next_line()).await {
                 Ok(Ok(Some(line))) => {
-                    if let Some(rest) = line.strip_prefix(LISTENING_PREFIX) {
-                        let addr: SocketAddr = rest
-                            .trim()
-                            .trim_end_matches('/')
-                            .parse()
-                            .unwrap_or_else(|e| {
-                                panic!("cannot parse the address in {line:?}: {e}")
-                            });
-                        break addr;
+                    if let Some(rest) = line.trim().strip_prefix(LISTENING_PREFIX) {
+                        match rest.trim_end_matches('/').parse::<SocketAddr>() {
+                            Ok(addr) => break addr,
+                            Err(e) => {
+                                return Err(self.unexpected(&format!(
+                                    "cannot parse the address in {line:?}: {e}"
+                                )));
+                            }
+                        }
                     }
-                    self.log(&format!("stdout: {line}"));
+                    self.log.line(&format!("stdout: {line}"));
+                    seen += 1;
+                    if seen > MAX_STARTUP_LINES {
+                        return Err(self.unexpected(&format!(
+                            "{MAX_STARTUP_LINES} lines on stdout and no `{LISTENING_PREFIX}<addr>`"
+                        )));
+                    }
                 }
                 Ok(Ok(None)) | Ok(Err(_)) => {
-                    let status = self.wait_exit(EXIT_TIMEOUT).await;
-                    panic!(
-                        "beacon exited ({status}) before printing `{LISTENING_PREFIX}<addr>`; stderr:\n{}",
-                        self.logs()
-                    );
+                    let status = proc.wait_within(EXIT_TIMEOUT).await;
+                    return Err(match status {
+                        Some(status) => LaunchError::Exited {
+                            program: "beacon".into(),
+                            status,
+                            log: self.log.tail(TAIL_LINES),
+                        },
+                        None => self.unexpected(&format!(
+                            "closed stdout before printing `{LISTENING_PREFIX}<addr>`"
+                        )),
+                    });
                 }
-                Err(_) => panic!(
-                    "beacon did not print `{LISTENING_PREFIX}<addr>` within {STARTUP_TIMEOUT:?}; stderr:\n{}",
-                    self.logs()
-                ),
+                Err(_) => {
+                    return Err(LaunchError::NotReady {
+                        program: format!("beacon (no `{LISTENING_PREFIX}<addr>`)"),
+                        limit: STARTUP_TIMEOUT,
+                        log: self.log.tail(TAIL_LINES),
+                    });
+                }
             }
         };
-        let log_path = self.log_path.clone();
+        let log = self.log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                append_log(&log_path, &format!("stdout (after listening line): {line}"));
+                log.line(&format!("stdout (after listening line): {line}"));
             }
         });
+        self.proc = Some(proc);
         self.addr = Some(addr);
+        Ok(())
     }
 
-    fn log(&self, line: &str) {
-        append_log(&self.log_path, line);
+    fn unexpected(&self, message: &str) -> LaunchError {
+        LaunchError::Unexpected {
+            program: "beacon".into(),
+            message: message.to_owned(),
+            log: self.log.tail(TAIL_LINES),
+        }
     }
 
-    /// Everything the process (all incarnations) wrote to stderr.
+    fn running(&self) -> &Proc {
+        self.proc.as_ref().expect("beacon is not running")
+    }
+
+    /// Everything the process (every start) wrote to stderr and stdout.
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.log.read()
     }
 
-    /// The address the current incarnation listens on.
+    /// The last `lines` lines of [`logs`](Self::logs).
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.log.tail(lines)
+    }
+
+    /// The file holding [`logs`](Self::logs).
+    pub fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// The address of the latest start.
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("beacon has not started")
     }
@@ -301,148 +316,111 @@ impl Beacon {
         self.data_dir.path()
     }
 
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
+    /// The process id (panics while stopped).
     pub fn pid(&self) -> u32 {
-        self.child
-            .as_ref()
-            .and_then(Child::id)
-            .expect("beacon is not running")
+        self.running().pid()
     }
 
-    /// True while the process has not exited.
+    /// True while the process has not exited (a paused one has not).
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(child) => matches!(child.try_wait(), Ok(None)),
+        match self.proc.as_mut() {
+            Some(proc) => proc.exited().is_none(),
             None => false,
         }
     }
 
-    /// `GET <path>` without credentials.
-    pub async fn get(&self, path: &str) -> Reply {
-        send(self.http.get(self.url(path))).await
-    }
-
-    /// A request with the admin token.
-    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(&self.admin_token)
-    }
-
-    /// Creates a tenant that may publish types without a contract
-    /// (asserting 201) and returns its credentials.
-    pub async fn create_tenant(&self, id: &str) -> Tenant {
-        self.create_tenant_with(serde_json::json!({ "id": id, "allow_unregistered_types": true }))
-            .await
-    }
-
-    /// Creates a tenant from a full request body (asserting 201).
-    pub async fn create_tenant_with(&self, request: serde_json::Value) -> Tenant {
-        let id = request["id"].as_str().unwrap_or_default().to_owned();
-        let id = id.as_str();
-        let reply = send(
-            self.admin(reqwest::Method::POST, "/v1/tenants")
-                .json(&request),
-        )
-        .await;
-        reply.assert_status(201);
-        let body = reply.json();
-        assert_eq!(body["id"], id, "tenant creation answer: {body}");
-        let api_key = body["api_key"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no api_key in {body}"))
-            .to_owned();
-        assert!(api_key.starts_with("bk_"), "api key {api_key:?} lacks bk_");
-        let signing_secret = body["signing_secret"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no signing_secret in {body}"))
-            .to_owned();
-        Tenant {
-            id: id.to_owned(),
-            api_key,
-            signing_secret,
-            base_url: self.url(""),
-            http: self.http.clone(),
+    /// An error (with the output's tail) if the process died on its own.
+    pub fn check_alive(&mut self) -> Result<(), LaunchError> {
+        match self.proc.as_mut().and_then(Proc::exited) {
+            Some(status) => Err(LaunchError::Exited {
+                program: "beacon".into(),
+                status,
+                log: self.log.tail(TAIL_LINES),
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// Memory and CPU figures of the running process.
+    pub fn stats(&self) -> Result<ProcStats, LaunchError> {
+        ProcStats::read(self.pid())
     }
 
     /// Sends SIGTERM without waiting.
     pub fn send_sigterm(&self) {
-        let pid = self.pid();
-        let status = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill -TERM");
-        assert!(status.success(), "kill -TERM {pid} failed: {status}");
+        self.running()
+            .signal(Signal::TERM)
+            .expect("send SIGTERM to beacon");
     }
 
-    /// Waits for the process to exit and returns its status.
+    /// Freezes the process (SIGSTOP): its sockets stay open but nothing is
+    /// answered. [`resume`](Self::resume) undoes it.
+    pub fn pause(&self) {
+        self.running()
+            .signal(Signal::STOP)
+            .expect("send SIGSTOP to beacon");
+    }
+
+    /// Lets a [`pause`](Self::pause)d process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.running()
+            .signal(Signal::CONT)
+            .expect("send SIGCONT to beacon");
+    }
+
+    /// Waits at most `limit` for the process to exit and returns its status.
     pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let child = self.child.as_mut().expect("beacon is not running");
-        let status = match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => status.expect("wait for beacon"),
-            Err(_) => panic!(
-                "beacon did not exit within {limit:?}; stderr:\n{}",
+        let proc = self.proc.as_mut().expect("beacon is not running");
+        let Some(status) = proc.wait_within(limit).await else {
+            panic!(
+                "beacon did not exit within {limit:?}; output:\n{}",
                 self.logs()
-            ),
+            );
         };
-        self.child = None;
-        self.log(&format!("===== exited: {status} ====="));
+        self.proc = None;
+        self.log.line(&format!("===== exited: {status} ====="));
         status
     }
 
-    /// Graceful stop: SIGTERM, then wait for the exit status.
+    /// Graceful stop: SIGTERM, then waits for the exit status.
     pub async fn terminate(&mut self) -> ExitStatus {
         self.send_sigterm();
         self.wait_exit(EXIT_TIMEOUT).await
     }
 
-    /// Hard stop: SIGKILL, then wait.
+    /// Hard stop: SIGKILL, then waits for the exit.
     pub async fn kill(&mut self) {
-        let child = self.child.as_mut().expect("beacon is not running");
-        child.kill().await.expect("kill -9 beacon");
-        self.child = None;
-        self.log("===== killed with SIGKILL =====");
+        let mut proc = self.proc.take().expect("beacon is not running");
+        proc.kill().await.expect("kill -9 beacon");
+        self.log.line("===== killed with SIGKILL =====");
     }
 
-    /// Starts the server again on the same data directory, on a fresh port.
+    /// Starts the node again on the same data directory, on a fresh port.
     pub async fn start_again(&mut self) {
-        self.spawn("127.0.0.1:0").await;
+        if let Err(e) = self.launch("127.0.0.1:0").await {
+            panic!("could not start beacon again: {e}");
+        }
     }
 
-    /// Starts the server again on the same data directory and the same port.
+    /// Starts the node again on the same data directory and the same port.
     pub async fn start_again_on_same_port(&mut self) {
         let addr = self.addr();
-        self.spawn(&addr.to_string()).await;
-        assert_eq!(self.addr(), addr, "restarted on another address");
+        if let Err(e) = self.launch(&addr.to_string()).await {
+            panic!("could not start beacon again on {addr}: {e}");
+        }
+        assert_eq!(self.addr(), addr, "started again on another address");
     }
 }
 
 impl Drop for Beacon {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
-        }
+        // The process itself is killed when `proc` drops.
         if std::thread::panicking() {
             eprintln!(
-                "----- beacon stderr ({}) -----\n{}\n----- end of beacon stderr -----",
-                self.log_path.display(),
+                "----- beacon output ({}) -----\n{}\n----- end of beacon output -----",
+                self.log.path().display(),
                 self.logs()
             );
         }
-    }
-}
-
-fn append_log(path: &Path, line: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let _ = writeln!(f, "{line}");
     }
 }

@@ -12,8 +12,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::api::Reply;
 use crate::WAIT;
+use crate::api::Reply;
 
 /// One dispatched SSE event.
 #[derive(Debug, Clone, PartialEq)]

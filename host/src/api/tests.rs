@@ -1366,7 +1366,7 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_ends_its_streams() {
 /// others too (at their next presence refresh), and is gone for them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_a_deleted_tenants_streams_on_other_nodes_end_too() {
-    let redis = crate::test_support::RedisServer::start();
+    let redis = beacon_test_support::RedisServer::start().await;
     let url = redis.url();
     let tweak = |s: &mut crate::config::Settings| {
         s.redis_url = Some(url.clone());

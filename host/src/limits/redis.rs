@@ -77,18 +77,18 @@ impl RateLimiter for RedisLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::RedisServer;
+    use beacon_test_support::RedisServer;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let limiter = RedisLimiter::new(&server.url(), "limits-test").unwrap();
         super::super::conformance::run_all(&limiter, "").await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_nodes_share_one_bucket() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let a = RedisLimiter::new(&server.url(), "shared").unwrap();
         let b = RedisLimiter::new(&server.url(), "shared").unwrap();
         let q = Quota {

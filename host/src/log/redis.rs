@@ -731,7 +731,7 @@ mod tests {
 
     use super::*;
     use crate::log::conformance::{self, Opener, event};
-    use crate::test_support::RedisServer;
+    use beacon_test_support::RedisServer;
 
     const WINDOW: Duration = Duration::from_secs(600);
 
@@ -774,12 +774,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance() {
-        conformance::run_all(&Redis(RedisServer::start())).await;
+        conformance::run_all(&Redis(RedisServer::start().await)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keys_share_one_hash_tag_per_tenant() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let log = open(&server, "bk").await;
         let mut e = event("a.b", 1);
         e.dedup_key = Some("k".into());
@@ -828,8 +828,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn errors_name_the_server_without_its_password() {
-        let mut server = RedisServer::start();
-        server.stop();
+        let mut server = RedisServer::start().await;
+        server.kill().await;
         let url = format!("redis://:s3cret@127.0.0.1:{}/", server.port());
         let log = RedisLog::connect(&url, "down", DEFAULT_RETENTION, WINDOW)
             .await
@@ -845,8 +845,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn starts_without_redis_and_recovers_when_it_comes_up() {
-        let mut server = RedisServer::start();
-        server.stop();
+        let mut server = RedisServer::start().await;
+        server.kill().await;
         let log = open(&server, "down").await;
         let started = Instant::now();
         let unavailable = |r: Result<_, LogError>| matches!(r, Err(LogError::Unavailable(_)));
@@ -869,7 +869,7 @@ mod tests {
             started.elapsed()
         );
 
-        server.start_again();
+        server.start_again().await;
         let appended = log.append("acme", vec![event("a.b", 2)]).await.unwrap();
         let read = log.read("acme", Offset::ZERO, 10).await.unwrap();
         assert_eq!(read.events.len(), 1);
@@ -884,7 +884,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn survives_a_restart_with_acknowledged_events_and_a_running_tail() {
-        let mut server = RedisServer::start();
+        let mut server = RedisServer::start().await;
         let log = Arc::new(open(&server, "restart").await);
         let before = log
             .append("acme", (0..20).map(|n| event("a.b", n)).collect())
@@ -919,13 +919,13 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
 
-        server.stop();
+        server.kill().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(matches!(
             log.append("acme", vec![event("a.b", 99)]).await,
             Err(LogError::Unavailable(_))
         ));
-        server.start_again();
+        server.start_again().await;
 
         let after = eventually(Duration::from_secs(5), async || {
             log.append("acme", (20..25).map(|n| event("a.b", n)).collect())
@@ -955,7 +955,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hung_redis_gives_errors_not_stuck_calls() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let log = Arc::new(open(&server, "hung").await);
         log.append("acme", vec![event("a.b", 1)]).await.unwrap();
         let head = log.read("acme", Offset::ZERO, 1).await.unwrap().head;
@@ -1001,12 +1001,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restart_keeps_the_epoch_and_the_dedup_keys() {
-        let mut server = RedisServer::start();
+        let mut server = RedisServer::start().await;
         let log = open(&server, "keep").await;
         let mut e = event("a.b", 1);
         e.dedup_key = Some("once".into());
         let first = log.append("acme", vec![e.clone()]).await.unwrap();
-        server.restart();
+        server.restart().await;
         let again = eventually(Duration::from_secs(5), async || {
             log.append("acme", vec![e.clone()]).await
         })
@@ -1018,7 +1018,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_flushed_redis_gives_a_new_epoch() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let log = open(&server, "flush").await;
         let first = log.append("acme", vec![event("a.b", 1)]).await.unwrap();
         let client = ::redis::Client::open(server.url()).unwrap();
@@ -1037,7 +1037,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_append_on_one_node_wakes_a_tail_on_another() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let (a, b) = (open(&server, "nodes").await, open(&server, "nodes").await);
         let start = b.read("acme", Offset::ZERO, 1).await.unwrap().head;
         let tail = tokio::spawn(async move {

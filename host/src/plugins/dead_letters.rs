@@ -449,7 +449,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn the_redis_log_keeps_dead_letters_too() {
-        let redis = crate::test_support::RedisServer::start();
+        let redis = beacon_test_support::RedisServer::start().await;
         let log = crate::log::redis::RedisLog::connect(
             &redis.url(),
             "dead-letters-test",

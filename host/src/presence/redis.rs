@@ -412,11 +412,11 @@ impl PresenceStore for RedisPresence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::RedisServer;
+    use beacon_test_support::RedisServer;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance() {
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let store = RedisPresence::new(&server.url(), "presence-test").unwrap();
         super::super::conformance::run_all(&store, "").await;
         // A second store on the same Redis (another node) sees the same entries.
@@ -432,7 +432,7 @@ mod tests {
     #[ignore = "a benchmark: run with --release --ignored --nocapture"]
     async fn refresh_bench() {
         use futures::StreamExt;
-        let server = RedisServer::start();
+        let server = RedisServer::start().await;
         let store = RedisPresence::new(&server.url(), "presence-bench").unwrap();
         let caps = Caps {
             per_user: 10,

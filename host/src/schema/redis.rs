@@ -205,30 +205,30 @@ impl ContractStore for RedisContracts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::RedisServer;
+    use beacon_test_support::RedisServer;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn conformance() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let store = RedisContracts::new(&redis.url(), "schemas-test").unwrap();
         super::super::store::conformance::run_all(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn prefixes_are_separate_and_a_down_redis_is_unavailable() {
-        let mut redis = RedisServer::start();
+        let mut redis = RedisServer::start().await;
         let a = RedisContracts::new(&redis.url(), "one").unwrap();
         let b = RedisContracts::new(&redis.url(), "two").unwrap();
         let c = super::super::store::conformance::contract("k.a", 1);
         assert!(a.append(&c).await.unwrap());
         assert!(b.load().await.unwrap().contracts.is_empty());
         assert!(b.append(&c).await.unwrap());
-        redis.stop();
+        redis.kill().await;
         assert!(matches!(
             a.revision().await,
             Err(SchemaError::Unavailable(_))
         ));
-        redis.start_again();
+        redis.start_again().await;
         assert_eq!(a.load().await.unwrap().contracts, vec![c]);
     }
 
@@ -249,7 +249,7 @@ mod tests {
         use crate::schema::registry::REFRESH_EVERY;
         use crate::schema::{Invalid, Mode, Registry};
 
-        let mut redis = RedisServer::start();
+        let mut redis = RedisServer::start().await;
         let open = || async {
             Registry::open(Arc::new(
                 RedisContracts::new(&redis.url(), "shared").unwrap(),
@@ -297,14 +297,14 @@ mod tests {
         within_a_second(&|| b.validate("order.created", None, &event) == Ok(2)).await;
 
         // Redis down: validation goes on from the last snapshot; writes fail.
-        redis.stop();
+        redis.kill().await;
         tokio::time::sleep(REFRESH_EVERY * 2).await;
         assert_eq!(b.validate("order.created", None, &event), Ok(2));
         assert!(matches!(
             b.register("other.type", order("")).await,
             Err(SchemaError::Unavailable(_))
         ));
-        redis.start_again();
+        redis.start_again().await;
         // The first call after a restart may find the old connection broken
         // (Unavailable) while the manager reconnects; callers retry.
         let started = Instant::now();

@@ -270,18 +270,18 @@ impl TenantStore for RedisTenants {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::RedisServer;
+    use beacon_test_support::RedisServer;
 
     #[tokio::test]
     async fn conformance() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let store = RedisTenants::new(&redis.url(), "tenants-test").unwrap();
         super::super::conformance::run_all(&store, "").await;
     }
 
     #[tokio::test]
     async fn two_nodes_see_the_same_tenants_and_a_down_redis_is_unavailable() {
-        let mut redis = RedisServer::start();
+        let mut redis = RedisServer::start().await;
         let a = RedisTenants::new(&redis.url(), "shared").unwrap();
         let b = RedisTenants::new(&redis.url(), "shared").unwrap();
         let t = super::super::conformance::tenant("acme");
@@ -293,7 +293,7 @@ mod tests {
             .create(&t, &super::super::conformance::key("acme", 2))
             .await;
         assert!(matches!(again, Err(StoreError::Exists(_))));
-        redis.stop();
+        redis.kill().await;
         let down = RedisTenants::new(&redis.url(), "shared").unwrap();
         assert!(matches!(
             down.get("acme").await,
@@ -303,7 +303,7 @@ mod tests {
             a.get("acme").await,
             Err(StoreError::Unavailable(_))
         ));
-        redis.start_again();
+        redis.start_again().await;
         assert_eq!(down.get("acme").await.unwrap(), Some(t));
     }
 }

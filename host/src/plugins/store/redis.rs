@@ -518,18 +518,18 @@ mod tests {
 
     use super::super::conformance;
     use super::*;
-    use crate::test_support::RedisServer;
+    use beacon_test_support::RedisServer;
 
     #[tokio::test(flavor = "multi_thread")]
     async fn conformance() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let store = RedisPlugins::new(&redis.url(), "plugins-conformance").unwrap();
         conformance::run_all(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn two_nodes_share_plugins_and_prefixes_are_separate() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let a = RedisPlugins::new(&redis.url(), "plugins-shared").unwrap();
         let b = RedisPlugins::new(&redis.url(), "plugins-shared").unwrap();
         let other = RedisPlugins::new(&redis.url(), "plugins-other").unwrap();
@@ -561,7 +561,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn keys_share_one_hash_tag() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let store = RedisPlugins::new(&redis.url(), "tagged").unwrap();
         let wasm = conformance::component(6, 10);
         store
@@ -601,7 +601,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn deletes_and_reads_retry_when_the_store_moves() {
-        let redis = RedisServer::start();
+        let redis = RedisServer::start().await;
         let store = Arc::new(RedisPlugins::new(&redis.url(), "busy").unwrap());
         for n in 0..4u8 {
             let name = format!("p{n}");
@@ -655,10 +655,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_down_redis_is_unavailable() {
-        let mut redis = RedisServer::start();
+        let mut redis = RedisServer::start().await;
         let store = RedisPlugins::new(&redis.url(), "down").unwrap();
         store.health().await.unwrap();
-        redis.stop();
+        redis.kill().await;
         assert!(matches!(
             store.health().await,
             Err(StoreError::Unavailable(_))
@@ -678,7 +678,7 @@ mod tests {
                 .await,
             Err(StoreError::Unavailable(_))
         ));
-        redis.start_again();
+        redis.start_again().await;
         assert_eq!(fresh.revision().await.unwrap(), 0);
     }
 }
