@@ -16,6 +16,17 @@ pub const ADMIN: &str = "admin-token-for-tests";
 /// Largest answer body a test reads.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
 
+/// Asserts an error answer: this status, this error code and a non-empty
+/// message.
+pub fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+    assert_eq!(status, want, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
 /// A started node; its data directory lives as long as it does.
 pub struct TestNode {
     pub state: AppState,
@@ -143,4 +154,18 @@ impl TestNode {
     ) -> (StatusCode, Value) {
         send_json(&self.state, method, uri, auth, Some(&body)).await
     }
+}
+
+/// A subscriber token (`sub` "1") minted with the API key `key`.
+pub async fn token(n: &TestNode, key: &str) -> String {
+    let (s, minted) = n
+        .json(
+            "POST",
+            "/v1/tokens",
+            Some(key),
+            serde_json::json!({"sub": "1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{minted}");
+    minted["token"].as_str().unwrap().to_owned()
 }
