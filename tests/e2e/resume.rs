@@ -447,14 +447,18 @@ async fn slow_consumer_is_cut_off_and_resumes_exactly_once() {
         "before the cut-off the events must be a prefix of the published ones"
     );
     let last = received.last().cloned().unwrap_or_else(|| first.clone());
-    if let Some(overflow) = &overflow {
-        assert_eq!(overflow["reason"], "slow_consumer", "overflow: {overflow}");
-        assert_eq!(
-            overflow["last_event_id"],
-            last.as_str(),
-            "overflow must name the last event delivered"
-        );
-    }
+    let overflow = overflow.as_ref().unwrap_or_else(|| {
+        panic!(
+            "the stream ended after {} events without beacon.overflow",
+            received.len()
+        )
+    });
+    assert_eq!(overflow["reason"], "slow_consumer", "overflow: {overflow}");
+    assert_eq!(
+        overflow["last_event_id"],
+        last.as_str(),
+        "overflow must name the last event delivered"
+    );
 
     eprintln!(
         "slow consumer: {} of {} events before the cut-off; overflow: {overflow:?}; end: {:?}",

@@ -253,8 +253,5 @@ impl PresenceStore for MemoryPresence {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn conformance() {
-        super::super::conformance::run_all(&MemoryPresence::new(), "").await;
-    }
+    crate::presence::conformance::presence_conformance!(((), MemoryPresence::new()));
 }

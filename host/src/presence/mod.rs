@@ -303,12 +303,48 @@ pub(crate) mod conformance {
         got.gone.is_empty()
     }
 
-    pub async fn run_all(store: &dyn PresenceStore, prefix: &str) {
+    /// Defines one `#[tokio::test]` per behaviour of the suite, each on a
+    /// fresh store: `$setup` is an expression giving `(guard, store)`, where
+    /// `guard` keeps whatever the store needs alive (a `redis-server`).
+    macro_rules! presence_conformance {
+        ($setup:expr) => {
+            $crate::presence::conformance::presence_conformance!(
+                @cases $setup;
+                caps_per_user_and_per_tenant_refuse_the_newest,
+                removal_frees_a_slot_and_only_the_last_connection_leaves,
+                every_change_has_a_greater_seq_that_follows_the_clock,
+                close_oldest_replaces_the_oldest_and_a_refresh_finds_it_gone,
+                entries_expire_unless_refreshed,
+                a_dead_nodes_entries_are_purged_and_reported_once,
+                a_refused_registration_reports_its_purge,
+                a_deleted_tenant_loses_every_entry_and_others_keep_theirs,
+            );
+        };
+        (@cases $setup:expr; $($case:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (_guard, store) = $setup;
+                    $crate::presence::conformance::$case(&store, "").await;
+                }
+            )*
+        };
+    }
+    pub(crate) use presence_conformance;
+
+    const NOW: u64 = 1_000_000;
+
+    /// Per-user cap, refuse-newest; the first connection joins the user;
+    /// other users and tenants have their own counts; the per-tenant cap.
+    /// Leaves tenant `t` full: alice (a1, a2), bob (b1), carol (c1).
+    pub async fn caps_per_user_and_per_tenant_refuse_the_newest(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
         let t = format!("{prefix}t");
         let other = format!("{prefix}other");
         let refuse = caps(2, 4, CapPolicy::RefuseNewest);
-        let now = 1_000_000;
-        // Per-user cap, refuse-newest; the first connection joins the user.
+        let now = NOW;
         let mut changes = Vec::new();
         for conn in ["a1", "a2"] {
             let got = store
@@ -360,8 +396,35 @@ pub(crate) mod conformance {
             .await
             .unwrap();
         assert_eq!(got.admission, Admission::TenantFull { cap: 4 });
-        // Removal frees a slot; removing twice is fine; only the last
-        // connection's removal is a leave.
+    }
+
+    /// Removal frees a slot of a full tenant; removing twice is fine; only
+    /// the last connection's removal is a leave.
+    pub async fn removal_frees_a_slot_and_only_the_last_connection_leaves(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
+        let t = format!("{prefix}t");
+        let refuse = caps(2, 4, CapPolicy::RefuseNewest);
+        let now = NOW;
+        for (user, conn) in [
+            ("alice", "a1"),
+            ("alice", "a2"),
+            ("bob", "b1"),
+            ("carol", "c1"),
+        ] {
+            admitted(
+                store
+                    .register(&e(&t, user, conn), refuse, now, now + TTL)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let got = store
+            .register(&e(&t, "dave", "d1"), refuse, now, now + TTL)
+            .await
+            .unwrap();
+        assert_eq!(got.admission, Admission::TenantFull { cap: 4 });
         assert_eq!(
             store.remove(&e(&t, "alice", "a1"), now).await.unwrap(),
             None
@@ -380,7 +443,24 @@ pub(crate) mod conformance {
         let left = left.expect("bob's last connection");
         assert_eq!((left.user.as_str(), left.joined), ("bob", false));
         assert_eq!(store.remove(&e(&t, "bob", "b1"), now).await.unwrap(), None);
-        // Every change of a tenant has a greater seq than the ones before.
+    }
+
+    /// Every change of a tenant has a greater seq than the ones before, and
+    /// seqs follow the clock.
+    pub async fn every_change_has_a_greater_seq_that_follows_the_clock(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
+        let t = format!("{prefix}t");
+        let refuse = caps(2, 4, CapPolicy::RefuseNewest);
+        let now = NOW;
+        let got = store
+            .register(&e(&t, "bob", "b1"), refuse, now, now + TTL)
+            .await
+            .unwrap();
+        assert_eq!(admitted(got).1, joined("bob"));
+        let left = store.remove(&e(&t, "bob", "b1"), now).await.unwrap();
+        let left = left.expect("bob's last connection");
         let back = store
             .register(&e(&t, "bob", "b2"), refuse, now, now + TTL)
             .await
@@ -398,10 +478,18 @@ pub(crate) mod conformance {
             left.seq
         );
         assert_eq!(store.online(&t, now).await.unwrap().seq, changes[0].seq);
+    }
 
-        // Close-oldest replaces the oldest registration of that user.
+    /// Close-oldest replaces the oldest registration of that user (a
+    /// refresh does not make a connection younger), and a batch refresh
+    /// reports exactly the connections that are gone.
+    pub async fn close_oldest_replaces_the_oldest_and_a_refresh_finds_it_gone(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
         let u = format!("{prefix}u");
         let oldest = caps(2, 100, CapPolicy::CloseOldest);
+        let now = NOW;
         for (i, conn) in ["o1", "o2"].into_iter().enumerate() {
             let at = now + i as u64;
             store
@@ -434,10 +522,14 @@ pub(crate) mod conformance {
             }
         );
         assert_eq!(store.online(&u, now + 20).await.unwrap().connections, 2);
+    }
 
-        // Expiry: entries not refreshed stop counting after their expiry.
+    /// Entries not refreshed stop counting after their expiry; registering
+    /// purges them; a refreshed entry lives on; an unknown tenant is empty.
+    pub async fn entries_expire_unless_refreshed(store: &dyn PresenceStore, prefix: &str) {
         let v = format!("{prefix}v");
         let one = caps(1, 100, CapPolicy::RefuseNewest);
+        let now = NOW;
         store
             .register(&e(&v, "zed", "z1"), one, now, now + TTL)
             .await
@@ -475,10 +567,18 @@ pub(crate) mod conformance {
                 seq: 0,
             }
         );
-        // A node that died: its entries expire, and the next refresh of the
-        // tenant (from any node) purges them and reports the users' leaving.
+    }
+
+    /// A node that died: its entries expire, and the next refresh of the
+    /// tenant (from any node) purges them and reports the users' leaving,
+    /// once.
+    pub async fn a_dead_nodes_entries_are_purged_and_reported_once(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
         let dead = format!("{prefix}dead");
         let many = caps(10, 100, CapPolicy::RefuseNewest);
+        let now = NOW;
         for (user, conn, at) in [
             ("kim", "k1", now),
             ("kim", "k2", now + 5),
@@ -518,9 +618,13 @@ pub(crate) mod conformance {
                 changes: Vec::new()
             }
         );
+    }
 
-        // A refused registration still reports whom its purge removed.
+    /// A refused registration still reports whom its purge removed.
+    pub async fn a_refused_registration_reports_its_purge(store: &dyn PresenceStore, prefix: &str) {
         let r = format!("{prefix}r");
+        let one = caps(1, 100, CapPolicy::RefuseNewest);
+        let now = NOW;
         store
             .register(&e(&r, "ann", "r1"), one, now, now + TTL)
             .await
@@ -540,9 +644,30 @@ pub(crate) mod conformance {
             .map(|c| (c.user.as_str(), c.joined))
             .collect();
         assert_eq!(left, vec![("ann", false)]);
+    }
 
-        // A deleted tenant: every entry goes, other tenants keep theirs.
+    /// A deleted tenant: every entry goes (its users do not "leave"), other
+    /// tenants keep theirs, the removal is remembered, and the id may have
+    /// connections again.
+    pub async fn a_deleted_tenant_loses_every_entry_and_others_keep_theirs(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
+        let t = format!("{prefix}t");
         let w = format!("{prefix}w");
+        let many = caps(10, 100, CapPolicy::RefuseNewest);
+        let now = NOW;
+        for (user, conn) in [
+            ("alice", "a2"),
+            ("alice", "a3"),
+            ("bob", "b2"),
+            ("carol", "c1"),
+        ] {
+            store
+                .register(&e(&t, user, conn), many, now, now + TTL)
+                .await
+                .unwrap();
+        }
         for (user, conn) in [("alice", "w1"), ("alice", "w2"), ("bob", "w3")] {
             store
                 .register(&e(&w, user, conn), many, now, now + TTL)

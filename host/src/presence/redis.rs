@@ -414,12 +414,18 @@ mod tests {
     use super::*;
     use beacon_test_support::RedisServer;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn conformance() {
+    crate::presence::conformance::presence_conformance!({
         let server = RedisServer::start().await;
         let store = RedisPresence::new(&server.url(), "presence-test").unwrap();
-        super::super::conformance::run_all(&store, "").await;
-        // A second store on the same Redis (another node) sees the same entries.
+        (server, store)
+    });
+
+    /// A second store on the same Redis (another node) sees the same entries.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_node_sees_the_same_entries() {
+        let server = RedisServer::start().await;
+        let store = RedisPresence::new(&server.url(), "presence-test").unwrap();
+        super::super::conformance::caps_per_user_and_per_tenant_refuse_the_newest(&store, "").await;
         let other = RedisPresence::new(&server.url(), "presence-test").unwrap();
         let online = other.online("t", 1_000_000).await.unwrap();
         assert_eq!(online.connections, 4);
