@@ -16,6 +16,8 @@
 //! - [`ops`]: `/metrics` (Prometheus), `/v1/stats` (node, or a tenant's plugins).
 //! - [`openapi`]: `/openapi.json` and the JSON Schemas of the wire types.
 //! - [`console`]: `/` and `/console/{file}`, the web console (`docs/console.md`).
+//! - `testing`, `tests/` (test builds only): helpers for handler tests, and the
+//!   handler tests through the router, one module per API area.
 
 pub mod auth;
 pub mod console;
