@@ -1,16 +1,23 @@
 //! Publishers of the load scenarios, each on its own keep-alive connection:
 //! paced (a fixed schedule of requests) or flat out (back to back).
+//!
+//! Every event is the same JSON for every server,
+//! `{"type":"bench.tick","data":{"bench_ts":…,"seq":…,"pad":"…"}}`: Beacon
+//! takes it as a publish (and delivers it inside its envelope), Nchan takes
+//! it as the message body (and delivers it as is). `bench_ts` is the
+//! monotonic clock when the request is sent.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 
-use crate::http::HttpConn;
+use crate::clock::{self, TS_KEY};
+use crate::http::{Call, Conn};
 use crate::report::new_latency_histogram;
-use crate::sse::TS_KEY;
+use crate::target::Route;
 
 /// Type of every published event.
 pub const EVENT_TYPE: &str = "bench.tick";
@@ -18,10 +25,7 @@ pub const EVENT_TYPE: &str = "bench.tick";
 /// What a publisher needs to know.
 #[derive(Clone)]
 pub struct PublishCtx {
-    pub addr: SocketAddr,
-    pub api_key: Arc<str>,
-    /// Timestamps are nanoseconds since this instant.
-    pub epoch: Instant,
+    pub route: Route,
     /// Filler put into each event's data.
     pub pad: Arc<str>,
     /// More data fields, as JSON members with a leading comma (an amount
@@ -31,13 +35,13 @@ pub struct PublishCtx {
 
 /// What one publisher did.
 pub struct Outcome {
-    /// Events acknowledged with 201.
+    /// Events acknowledged with a 2xx.
     pub acked: u64,
     pub requests: u64,
     /// Requests answered with another status or failed.
     pub errors: u64,
     pub first_error: Option<String>,
-    /// Request → 201, microseconds.
+    /// Request → answer, microseconds.
     pub ack_latency: Histogram<u64>,
     /// Largest delay of a paced request behind its schedule, microseconds.
     pub max_lag_us: u64,
@@ -46,7 +50,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new() -> Self {
+    pub fn empty() -> Self {
         Self {
             acked: 0,
             requests: 0,
@@ -70,16 +74,11 @@ impl Outcome {
         self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
         self.last_ack = self.last_ack.max(other.last_ack);
     }
-
-    pub fn empty() -> Self {
-        Self::new()
-    }
 }
 
 struct Publisher {
     ctx: PublishCtx,
-    conn: HttpConn,
-    body: Vec<u8>,
+    conn: Conn,
     seq: u64,
     out: Outcome,
 }
@@ -87,48 +86,49 @@ struct Publisher {
 impl Publisher {
     fn new(ctx: PublishCtx, id: u64) -> Self {
         Self {
-            conn: HttpConn::new(ctx.addr),
+            conn: Conn::new(ctx.route.addr),
             ctx,
-            body: Vec::with_capacity(16 * 1024),
             seq: id << 40,
-            out: Outcome::new(),
+            out: Outcome::empty(),
         }
     }
 
-    /// Publishes `count` events in one request (a single object when `count` is 1).
-    async fn publish(&mut self, count: usize) {
-        let ts = self.ctx.epoch.elapsed().as_nanos() as u64;
-        self.body.clear();
+    /// The body of `count` events (a single object when `count` is 1).
+    fn body(&mut self, count: usize) -> Bytes {
+        let ts = clock::now_ns();
+        let mut body = Vec::with_capacity(count * (96 + self.ctx.pad.len()) + 2);
         if count > 1 {
-            self.body.push(b'[');
+            body.push(b'[');
         }
         for i in 0..count {
             if i > 0 {
-                self.body.push(b',');
+                body.push(b',');
             }
             let _ = write!(
-                self.body,
+                body,
                 r#"{{"type":"{EVENT_TYPE}","data":{{"{TS_KEY}":{ts},"seq":{},"pad":"{}"{}}}}}"#,
                 self.seq, self.ctx.pad, self.ctx.extra
             );
             self.seq += 1;
         }
         if count > 1 {
-            self.body.push(b']');
+            body.push(b']');
+        }
+        body.into()
+    }
+
+    /// Publishes `count` events in one request.
+    async fn publish(&mut self, count: usize) {
+        let body = self.body(count);
+        let route = &self.ctx.route;
+        let mut call = Call::post_json(&route.path, body);
+        if let Some(token) = &route.bearer {
+            call = call.bearer(token);
         }
         let sent = Instant::now();
         self.out.requests += 1;
-        let result = self
-            .conn
-            .request(
-                "POST",
-                "/v1/events",
-                Some(&self.ctx.api_key),
-                Some(&self.body),
-            )
-            .await;
-        match result {
-            Ok(resp) if resp.status == 201 => {
+        match self.conn.request(call).await {
+            Ok(resp) if resp.is_success() => {
                 let now = Instant::now();
                 self.out.acked += count as u64;
                 self.out
@@ -198,4 +198,43 @@ pub async fn flat_out(ctx: PublishCtx, id: u64, batch: usize, until: Instant) ->
         }
     }
     p.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publisher(extra: &str) -> Publisher {
+        let route = Route {
+            addr: "127.0.0.1:1".parse().expect("addr"),
+            path: "/pub".into(),
+            bearer: None,
+            batches: false,
+        };
+        Publisher::new(
+            PublishCtx {
+                route,
+                pad: "xx".into(),
+                extra: extra.into(),
+            },
+            1,
+        )
+    }
+
+    #[test]
+    fn bodies_are_events_with_the_publish_time() {
+        let mut p = publisher("");
+        let one: serde_json::Value = serde_json::from_slice(&p.body(1)).expect("JSON");
+        assert_eq!(one["type"], EVENT_TYPE);
+        assert_eq!(one["data"]["seq"], 1u64 << 40);
+        assert_eq!(one["data"]["pad"], "xx");
+        let ts = one["data"][TS_KEY].as_u64().expect("a timestamp");
+        assert!(ts > 0 && ts <= clock::now_ns());
+
+        let mut p = publisher(crate::target::api::MONEY_FIELDS);
+        let many: serde_json::Value = serde_json::from_slice(&p.body(3)).expect("JSON");
+        assert_eq!(many.as_array().map(Vec::len), Some(3));
+        assert_eq!(many[2]["data"]["seq"], (1u64 << 40) + 2);
+        assert_eq!(many[0]["data"]["currency"], "EUR");
+    }
 }
