@@ -37,30 +37,38 @@ world converter-gate {
 }
 ";
 
+/// `$OUT_DIR/contract.rs` up to the contract's literal.
+const MACRO_HEAD: &str = "/// Calls `wit_bindgen::generate!` with `wit/plugin.wit` (and the worlds
+/// for two hooks) inline, plus the options given.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __generate_with_contract {
+    ($($option:tt)*) => {
+        $crate::__private::wit_bindgen::generate!({
+            inline: ";
+
+/// `$OUT_DIR/contract.rs` after the contract's literal. `path: []`: with
+/// `inline` alone, `generate!` would also read the plugin crate's own
+/// `wit/` directory when it has one (a crate from `beacon plugin new` does),
+/// and find the contract twice.
+const MACRO_TAIL: &str = ",
+            path: [],
+            $($option)*
+        });
+    };
+}
+";
+
 fn main() -> io::Result<()> {
     println!("cargo::rerun-if-changed={CONTRACT}");
     let dir = PathBuf::from(
         env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| missing("CARGO_MANIFEST_DIR"))?,
     );
     let contract = fs::read_to_string(dir.join(CONTRACT))?;
-    let text = format!("{contract}{TWO_HOOK_WORLDS}");
     // `{:?}` writes a valid Rust string literal: quotes and control
     // characters escaped, everything else as is.
-    let source = format!(
-        "/// Calls `wit_bindgen::generate!` with `wit/plugin.wit` (and the worlds
-/// for two hooks) inline, plus the options given.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __generate_with_contract {{
-    ($($option:tt)*) => {{
-        $crate::__private::wit_bindgen::generate!({{
-            inline: {text:?},
-            $($option)*
-        }});
-    }};
-}}
-"
-    );
+    let literal = format!("{:?}", [contract.as_str(), TWO_HOOK_WORLDS].concat());
+    let source = [MACRO_HEAD, literal.as_str(), MACRO_TAIL].concat();
     let out = PathBuf::from(env::var_os("OUT_DIR").ok_or_else(|| missing("OUT_DIR"))?);
     fs::write(out.join("contract.rs"), source)
 }
