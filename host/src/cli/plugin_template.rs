@@ -44,7 +44,7 @@ pub const SDK_SOURCES: &[(&str, &str)] = &[
 
 /// The `wit-bindgen` the SDK's copy depends on: the version Beacon's own
 /// plugins are built with.
-const WIT_BINDGEN: &str = r#"wit-bindgen = { version = "0.57.1", default-features = false, features = ["macros", "realloc"] }"#;
+const WIT_BINDGEN: &str = r#"wit-bindgen = { version = "0.60.0", default-features = false, features = ["macros", "realloc"] }"#;
 
 /// One file of the crate.
 #[derive(Debug)]
