@@ -1,12 +1,14 @@
-// The tenant's live stream: one connection to `GET /v1/stream`, kept open
-// across drops and server restarts, resuming with `Last-Event-ID`.
+// The tenant's live stream: one subscription to `GET /v1/stream`, kept open
+// across drops and server restarts, resuming with `Last-Event-ID`, by the
+// Beacon client's reconnect loop (`subscribe` from `beacon-client.js`, built
+// from clients/js: its stream parser, backoff and token renewal).
 //
 // - A subscriber token is minted with the tenant key (`POST /v1/tokens`) and
-//   sent as `Authorization: Bearer`; a new one is minted when the stream ends
-//   with `beacon.token_expired` or a connection attempt answers 401.
-// - After a drop the console waits the server's `retry:` hint (then twice
-//   as long after each failed attempt, at most 30 s) and reconnects with the
-//   last id it received, as `EventSource` does.
+//   sent as `Authorization: Bearer`; the client asks for a new one when the
+//   stream ends with `beacon.token_expired` or a connection attempt answers
+//   401. A key that may not mint tokens ends the stream.
+// - The stream starts from now on each `start()`: no id is kept across page
+//   loads.
 // - Counters: `received` (events), `reconnects` (connections re-established
 //   after a drop), `replayed` (events the server read back from its log on a
 //   resumed connection: published before that connection opened, by the
@@ -14,22 +16,22 @@
 //   `gaps` (`beacon.gap`: the position could not be resumed exactly).
 
 import { api, observeClock, serverNow } from "./api.js";
-import { SseParser } from "./sse.js";
+import { subscribe } from "./beacon-client.js";
 
 /** Events kept in memory for the viewer. */
 export const KEEP = 500;
-const MAX_BACKOFF_MS = 30_000;
-/** Renew the subscriber token when it has less than this left. */
-const TOKEN_MARGIN_MS = 60_000;
 
-function sleep(ms, signal) {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+/** `fetch` for the client: no HTTP cache, and every answer's `Date` feeds the server clock. */
+async function fetchObservingClock(url, init) {
+  const sentAt = Date.now();
+  const response = await fetch(url, { ...init, cache: "no-store" });
+  observeClock(response, sentAt);
+  return response;
+}
+
+/** A comma-separated filter, tidied: `" a, ,b "` → `"a,b"`. */
+function clean(text) {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).join(",");
 }
 
 export class LiveStream extends EventTarget {
@@ -42,13 +44,11 @@ export class LiveStream extends EventTarget {
     this.events = [];
     this.counters = { received: 0, reconnects: 0, replayed: 0, gaps: 0 };
     this.lastEventId = null;
-    /** What the latest `beacon.connected` said. */
+    /** What the latest `beacon.connected` said, and the `Last-Event-ID` sent for it. */
     this.connection = null;
-    this.retryMs = 2000;
-    this.token = null;
-    this.tokenExpiresAt = 0;
     this.sub = `console-${Math.random().toString(36).slice(2, 8)}`;
     this.seq = 0;
+    /** The current subscription and what is known of it; `null` when idle. */
     this.run = null;
   }
 
@@ -56,22 +56,45 @@ export class LiveStream extends EventTarget {
   start(filters = this.filters) {
     this.stop();
     this.filters = { ...filters };
-    this.token = null;
     this.events = [];
     this.counters = { received: 0, reconnects: 0, replayed: 0, gaps: 0 };
     this.lastEventId = null;
     this.connection = null;
-    const run = new AbortController();
+    const run = {
+      subscription: null,
+      /** `beacon.connected` seen so far: every one after the first is a reconnection. */
+      connections: 0,
+      /** The `Last-Event-ID` of the connection being attempted. */
+      sent: null,
+      /** The current connection resumed a position: events published before it opened were replayed. */
+      replaying: false,
+      openedAt: 0,
+      /** Why the stream ended, when the console or the server ended it. */
+      stopReason: null,
+    };
     this.run = run;
-    this.loop(run.signal);
+    this.setState("connecting", "");
+    run.subscription = subscribe({
+      url: "/v1/stream",
+      types: clean(this.filters.types),
+      subjects: clean(this.filters.subjects),
+      storage: null,
+      fetch: fetchObservingClock,
+      getToken: () => this.mintToken(run),
+      onState: (state, info) => this.onState(run, state, info),
+      onControl: (event) => this.onControl(run, event),
+      onEvent: (envelope) => this.onEvent(run, envelope),
+      onError: (error) => {
+        run.stopReason ??= error.message;
+      },
+    });
     this.emit("reset");
   }
 
   stop() {
-    if (this.run) {
-      this.run.abort();
-      this.run = null;
-    }
+    const run = this.run;
+    this.run = null;
+    run?.subscription?.close();
     this.setState("idle", "");
   }
 
@@ -90,198 +113,72 @@ export class LiveStream extends EventTarget {
     this.emit("notice", { kind, message, at: Date.now() });
   }
 
-  async loop(signal) {
-    let failures = 0;
-    let dropped = false;
-    while (!signal.aborted) {
-      this.setState(dropped ? "reconnecting" : "connecting", this.reason);
-      const outcome = await this.connect(signal, dropped);
-      if (signal.aborted) return;
-      if (outcome.connected) failures = 0;
-      if (outcome.stop) {
-        this.setState("closed", outcome.reason);
-        return;
-      }
-      dropped = true;
-      failures += outcome.connected ? 0 : 1;
-      const backoff = Math.min(this.retryMs * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
-      const delay = outcome.delay ?? backoff;
-      this.setState("reconnecting", outcome.reason);
-      if (delay > 0) await sleep(delay, signal);
-    }
-  }
-
-  async ensureToken() {
-    if (this.token && this.tokenExpiresAt * 1000 - serverNow() > TOKEN_MARGIN_MS) return this.token;
-    const minted = await api("/v1/tokens", { method: "POST", json: { sub: this.sub, ttl_s: 3600 } });
-    this.token = minted.token;
-    this.tokenExpiresAt = minted.expires_at;
-    return this.token;
-  }
-
-  url() {
-    const params = new URLSearchParams();
-    const clean = (text) => text.split(",").map((s) => s.trim()).filter(Boolean).join(",");
-    if (clean(this.filters.types)) params.set("types", clean(this.filters.types));
-    if (clean(this.filters.subjects)) params.set("subjects", clean(this.filters.subjects));
-    const query = params.toString();
-    return query ? `/v1/stream?${query}` : "/v1/stream";
-  }
-
-  /**
-   * One connection, until it ends. Answers `{connected, stop, delay, reason}`:
-   * whether `beacon.connected` arrived, whether to give up, how long to wait.
-   */
-  async connect(runSignal, reconnecting) {
-    let token;
+  /** A subscriber token for the client; a key that may not mint one ends the stream. */
+  async mintToken(run) {
     try {
-      token = await this.ensureToken();
+      const minted = await api("/v1/tokens", { method: "POST", json: { sub: this.sub, ttl_s: 3600 } });
+      return minted.token;
     } catch (error) {
-      if (error.status === 403 || error.status === 401) {
-        return { stop: true, reason: `cannot mint a subscriber token: ${error.message}` };
+      const reason = `cannot mint a subscriber token: ${error.message}`;
+      if (error.status === 401 || error.status === 403) {
+        run.stopReason = reason;
+        run.subscription?.close();
       }
-      return { reason: `cannot mint a subscriber token: ${error.message}` };
-    }
-    const attempt = new AbortController();
-    const abort = () => attempt.abort();
-    runSignal.addEventListener("abort", abort, { once: true });
-    const headers = { authorization: `Bearer ${token}`, accept: "text/event-stream" };
-    const sentLastEventId = this.lastEventId;
-    if (sentLastEventId) headers["last-event-id"] = sentLastEventId;
-    const result = { connected: false };
-    let watchdog = 0;
-    const arm = (ms) => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => {
-        result.reason = "no heartbeat from the server";
-        result.delay = 0;
-        attempt.abort();
-      }, ms);
-    };
-    try {
-      const sentAt = Date.now();
-      arm(30_000);
-      const response = await fetch(this.url(), { headers, cache: "no-store", signal: attempt.signal });
-      observeClock(response, sentAt);
-      if (!response.ok) {
-        let body = {};
-        try {
-          body = await response.json();
-        } catch {
-          // Not JSON: keep the status.
-        }
-        const message = `${response.status} ${body.error ?? ""}: ${body.message ?? response.statusText}`;
-        if (response.status === 401) {
-          // The token expired while we were away: mint a new one at once.
-          this.token = null;
-          return { reason: message, delay: reconnecting ? undefined : 0 };
-        }
-        if (response.status === 400 || response.status === 403) return { stop: true, reason: message };
-        const retryAfter = Number(response.headers.get("retry-after"));
-        return { reason: message, delay: retryAfter > 0 ? retryAfter * 1000 : undefined };
-      }
-      let replaying = false;
-      let openedAt = 0;
-      const parser = new SseParser({
-        onRetry: (ms) => { this.retryMs = ms; },
-        onEvent: ({ type, data, id }) => {
-          if (id) this.lastEventId = id;
-          if (type.startsWith("beacon.")) {
-            let payload = {};
-            try {
-              payload = JSON.parse(data);
-            } catch {
-              payload = { raw: data };
-            }
-            if (type === "beacon.connected") {
-              result.connected = true;
-              if (reconnecting) this.counters.reconnects += 1;
-              this.connection = { ...payload, sentLastEventId };
-              replaying = payload.resume !== "none";
-              openedAt = serverNow();
-              arm(Math.max(payload.heartbeat_s ?? 15, 1) * 3000 + 2000);
-              this.setState("open", "");
-              this.emit("counters");
-              return;
-            }
-            this.control(type, payload, result, attempt);
-            return;
-          }
-          let envelope;
-          try {
-            envelope = JSON.parse(data);
-          } catch {
-            envelope = { type, data };
-          }
-          const published = Date.parse(envelope.time ?? "");
-          const replayed = replaying && Number.isFinite(published) && published < openedAt;
-          this.counters.received += 1;
-          if (replayed) this.counters.replayed += 1;
-          const item = {
-            seq: ++this.seq,
-            id,
-            type: envelope.type ?? type,
-            envelope,
-            replayed,
-            receivedAt: Date.now(),
-          };
-          this.events.push(item);
-          if (this.events.length > KEEP) this.events.splice(0, this.events.length - KEEP);
-          this.emit("event", item);
-          this.emit("counters");
-        },
-      });
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        arm(result.connected ? Math.max(this.connection?.heartbeat_s ?? 15, 1) * 3000 + 2000 : 30_000);
-        parser.push(value);
-      }
-      result.reason ??= "the server closed the stream";
-      return result;
-    } catch (error) {
-      if (runSignal.aborted) return { stop: true, reason: "stopped" };
-      result.reason ??= error?.name === "AbortError" ? "aborted" : "the connection was lost";
-      return result;
-    } finally {
-      clearTimeout(watchdog);
-      runSignal.removeEventListener("abort", abort);
+      throw new Error(reason);
     }
   }
 
-  /** A control event other than `beacon.connected`. */
-  control(type, payload, result, attempt) {
+  /** The client's connection states; `open` waits for `beacon.connected`. */
+  onState(run, state, info) {
+    if (this.run !== run) return;
+    switch (state) {
+      case "connecting":
+      case "reconnecting":
+        run.sent = run.subscription?.lastEventId ?? null;
+        this.setState(run.connections > 0 || state === "reconnecting" ? "reconnecting" : "connecting",
+          info.error?.message ?? "");
+        break;
+      case "closed":
+        this.setState("closed", run.stopReason ?? info.error?.message ?? "closed");
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** A control event: `beacon.connected` opens the view, the others are noted. */
+  onControl(run, { type, data }) {
+    if (this.run !== run) return;
+    const payload = data ?? {};
     switch (type) {
+      case "beacon.connected":
+        if (run.connections > 0) this.counters.reconnects += 1;
+        run.connections += 1;
+        this.connection = { ...payload, sentLastEventId: run.sent };
+        run.replaying = payload.resume !== "none";
+        run.openedAt = serverNow();
+        this.setState("open", "");
+        this.emit("counters");
+        break;
       case "beacon.gap":
         this.counters.gaps += 1;
         this.emit("counters");
         this.notice("warn", `Gap (${payload.reason}): events after ${payload.requested ?? "the requested id"} are no longer all available; delivery goes on from the oldest kept.`);
         break;
       case "beacon.token_expired":
-        this.token = null;
         if (payload.last_event_id) this.lastEventId = payload.last_event_id;
-        result.reason = "the subscriber token expired; renewing it";
-        result.delay = 0;
         this.notice("info", "Subscriber token expired: a new one was minted and the stream resumed.");
-        attempt.abort();
         break;
       case "beacon.overflow":
         if (payload.last_event_id) this.lastEventId = payload.last_event_id;
-        result.reason = "the console fell behind; resuming";
-        result.delay = 0;
         this.notice("warn", "The console fell behind the stream and was cut off; it resumed from its last event.");
-        attempt.abort();
         break;
       case "beacon.closed":
-        result.stop = true;
-        result.reason = payload.reason === "replaced"
+        run.stopReason = payload.reason === "replaced"
           ? "closed: a newer connection of the same user replaced it"
           : `closed: ${payload.reason}`;
-        attempt.abort();
         break;
       case "beacon.shutdown":
-        result.reason = "the server is shutting down";
         this.notice("info", "The server is shutting down; the console will reconnect.");
         break;
       case "beacon.incompatible":
@@ -290,6 +187,28 @@ export class LiveStream extends EventTarget {
       default:
         this.notice("info", `${type}: ${JSON.stringify(payload)}`);
     }
+  }
+
+  /** An event: its CloudEvents envelope. */
+  onEvent(run, envelope) {
+    if (this.run !== run) return;
+    if (envelope.id) this.lastEventId = envelope.id;
+    const published = Date.parse(envelope.time ?? "");
+    const replayed = run.replaying && Number.isFinite(published) && published < run.openedAt;
+    this.counters.received += 1;
+    if (replayed) this.counters.replayed += 1;
+    const item = {
+      seq: ++this.seq,
+      id: envelope.id,
+      type: envelope.type,
+      envelope,
+      replayed,
+      receivedAt: Date.now(),
+    };
+    this.events.push(item);
+    if (this.events.length > KEEP) this.events.splice(0, this.events.length - KEEP);
+    this.emit("event", item);
+    this.emit("counters");
   }
 }
 

@@ -33,12 +33,12 @@ if [[ ! -x "$BEACON_BIN" ]]; then
 fi
 
 cd "$HERE"
-# Dependencies (dev only: TypeScript, type definitions, React for the hook's test), only when
-# missing or when the lock file changed. `npm ci` installs exactly package-lock.json. None of
-# these packages has platform-specific optional native packages, so `npm ci` works on any
-# platform; should it still fail (a registry that lacks a locked optional package for another
-# platform makes it refuse the lock file), `npm install --no-save` installs the same locked
-# versions without rewriting package-lock.json.
+# Dependencies (dev only: TypeScript, type definitions, esbuild, React for the hook's test), only when
+# missing or when the lock file changed. `npm ci` installs exactly package-lock.json. Should it
+# fail (esbuild, which bundles the console's copy of the client, has a native package per
+# platform, and a registry that lacks a locked one for another platform makes `npm ci` refuse
+# the lock file), `npm install --no-save` installs the same locked versions without rewriting
+# package-lock.json.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "installing the client's dev dependencies (npm ci)"
   if ! npm ci --no-audit --no-fund --loglevel=error; then

@@ -1,5 +1,6 @@
-// The console's pure modules, in Node: the SSE parser, the schema diff and
-// the Prometheus text parser.
+// The console's pure modules, in Node: the SSE parser (the JavaScript
+// client's, bundled into beacon-client.js), the schema diff and the
+// Prometheus text parser.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -16,15 +17,24 @@ async function load(name) {
 
 const { diff } = await load("diff.js");
 const { bucketDelta, buckets, byLabel, parseMetrics, quantile, sum } = await load("prometheus.js");
-const { SseParser } = await load("sse.js");
+const { SseParser, subscribe } = await load("beacon-client.js");
 
+/** Events as `{type, data, id}`: the event's name, its data, the last event id in force. */
 function parse(chunks) {
   const events = [];
   const retries = [];
-  const parser = new SseParser({ onEvent: (e) => events.push(e), onRetry: (ms) => retries.push(ms) });
+  const parser = new SseParser({
+    onMessage: (m) => events.push({ type: m.event, data: m.data, id: m.lastEventId ?? "" }),
+    onRetry: (ms) => retries.push(ms),
+  });
   for (const chunk of chunks) parser.push(chunk);
   return { events, retries };
 }
+
+test("the console's client module exports the parser and the reconnect loop", () => {
+  assert.equal(typeof SseParser, "function");
+  assert.equal(typeof subscribe, "function");
+});
 
 describe("SSE parser", () => {
   test("reads Beacon's frames: comments, retry, ids, named events", () => {

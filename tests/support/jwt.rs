@@ -42,12 +42,9 @@ pub fn signing_key(signing_secret: &str, genuine_token: &str) -> Vec<u8> {
     candidates
         .into_iter()
         .find(|key| {
-            jsonwebtoken::decode::<Value>(
-                genuine_token,
-                &DecodingKey::from_secret(key),
-                &validation,
-            )
-            .is_ok()
+            DecodingKey::from_secret(key)
+                .and_then(|key| jsonwebtoken::decode::<Value>(genuine_token, &key, &validation))
+                .is_ok()
         })
         .unwrap_or_else(|| {
             panic!(
@@ -62,7 +59,7 @@ pub fn sign(claims: &Value, key: &[u8]) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
-        &EncodingKey::from_secret(key),
+        &EncodingKey::from_secret(key).expect("a non-empty HMAC key"),
     )
     .expect("sign a JWT")
 }

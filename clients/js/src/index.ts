@@ -10,7 +10,7 @@ export { BeaconError } from "./errors.js";
 export { backoffDelay, parseRetryAfter, DEFAULT_BACKOFF } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
 export { SseParser, SseDecoder } from "./parser.js";
-export type { SseMessage, SseParserCallbacks } from "./parser.js";
+export type { SseMessage, SseParserCallbacks, SseParserOptions } from "./parser.js";
 export { memoryStorage, defaultStorage, defaultStorageKey } from "./storage.js";
 export type { StorageLike } from "./storage.js";
 export type {

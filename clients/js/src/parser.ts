@@ -45,6 +45,15 @@ export interface SseParserCallbacks {
   onId?: (id: string) => void;
 }
 
+export interface SseParserOptions {
+  /**
+   * The last event id of the stream this one resumes (a reconnection with
+   * `Last-Event-ID`): events without an `id:` field report it until the
+   * stream sets another, as `EventSource` keeps it across reconnections.
+   */
+  lastEventId?: string | undefined;
+}
+
 /**
  * Parses decoded text pushed in arbitrary chunks. Feed it with
  * {@link SseParser.push}; for raw bytes use {@link SseDecoder}.
@@ -62,7 +71,13 @@ export class SseParser {
   private committedId: string | undefined;
   private idSeen = false;
 
-  constructor(private readonly callbacks: SseParserCallbacks) {}
+  constructor(
+    private readonly callbacks: SseParserCallbacks,
+    options: SseParserOptions = {},
+  ) {
+    this.idBuffer = options.lastEventId;
+    this.committedId = options.lastEventId;
+  }
 
   /** The last event id set by the stream so far. */
   get lastEventId(): string | undefined {
@@ -187,8 +202,8 @@ export class SseDecoder {
   private decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   readonly parser: SseParser;
 
-  constructor(callbacks: SseParserCallbacks) {
-    this.parser = new SseParser(callbacks);
+  constructor(callbacks: SseParserCallbacks, options: SseParserOptions = {}) {
+    this.parser = new SseParser(callbacks, options);
   }
 
   push(bytes: Uint8Array): void {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 
-import { SseDecoder, SseParser, type SseMessage } from "@beacon/client";
+import { SseDecoder, SseParser, type SseMessage, type SseParserCallbacks } from "@beacon/client";
 
 function parse(chunks: string[]) {
   const messages: SseMessage[] = [];
@@ -117,4 +118,99 @@ describe("SSE parser", () => {
     for (const b of bytes) decoder.push(Uint8Array.of(b));
     assert.equal(messages[0]!.data, '{"name":"Zoë €"}');
   });
+});
+
+/**
+ * One item of `protocol/vectors/sse.json`: what the parser reported, in
+ * order (the Rust parser's `Item`; `id` is the `onId` callback).
+ */
+type Item =
+  | { type: "message"; event: string; data: string; lastEventId: string | null; hasId: boolean }
+  | { type: "comment"; text: string }
+  | { type: "retry"; ms: number }
+  | { type: "id"; id: string };
+
+/** One vector: an input and what parsing it gives, however it is cut. */
+interface Vector {
+  name: string;
+  input: string;
+  /** The last event id the stream resumed from, if any. */
+  resume?: string;
+  items: Item[];
+  /** The parser's last event id at the end. */
+  lastEventId: string | null;
+}
+
+/** The vectors the Rust parser is tested with too (`protocol/tests/vectors.rs`). */
+function vectors(): Vector[] {
+  // From `.test-build/test/` up to the repository's root.
+  const path = new URL("../../../../protocol/vectors/sse.json", import.meta.url);
+  const doc = JSON.parse(readFileSync(path, "utf8")) as { vectors: Vector[] };
+  return doc.vectors;
+}
+
+/** Callbacks that record every item, in order. */
+function recorder(items: Item[]): SseParserCallbacks {
+  return {
+    onMessage: (m) =>
+      items.push({
+        type: "message",
+        event: m.event,
+        data: m.data,
+        lastEventId: m.lastEventId ?? null,
+        hasId: m.hasId,
+      }),
+    onComment: (text) => items.push({ type: "comment", text }),
+    onRetry: (ms) => items.push({ type: "retry", ms }),
+    onId: (id) => items.push({ type: "id", id }),
+  };
+}
+
+/** What `chunks` of text give, from a parser resumed after `resume`. */
+function parseText(resume: string | undefined, chunks: string[]) {
+  const items: Item[] = [];
+  const parser = new SseParser(recorder(items), { lastEventId: resume });
+  for (const chunk of chunks) parser.push(chunk);
+  return { items, lastEventId: parser.lastEventId ?? null };
+}
+
+/** What `chunks` of bytes give, decoded, from a parser resumed after `resume`. */
+function parseBytes(resume: string | undefined, chunks: Uint8Array[]) {
+  const items: Item[] = [];
+  const decoder = new SseDecoder(recorder(items), { lastEventId: resume });
+  for (const chunk of chunks) decoder.push(chunk);
+  return { items, lastEventId: decoder.parser.lastEventId ?? null };
+}
+
+describe("SSE parser: the shared vectors", () => {
+  const all = vectors();
+
+  it("has the vectors", () => {
+    assert.ok(all.length >= 8, `only ${all.length} vectors`);
+  });
+
+  for (const vector of all) {
+    const want = { items: vector.items, lastEventId: vector.lastEventId };
+
+    it(`${vector.name}: text whole, one character at a time, cut in two anywhere`, () => {
+      assert.deepEqual(parseText(vector.resume, [vector.input]), want, "whole");
+      const chars = [...vector.input];
+      assert.deepEqual(parseText(vector.resume, chars), want, "one character at a time");
+      for (let cut = 0; cut <= chars.length; cut++) {
+        const chunks = [chars.slice(0, cut).join(""), chars.slice(cut).join("")];
+        assert.deepEqual(parseText(vector.resume, chunks), want, `cut at character ${cut}`);
+      }
+    });
+
+    it(`${vector.name}: UTF-8 whole, one byte at a time, cut in two anywhere`, () => {
+      const bytes = new TextEncoder().encode(vector.input);
+      assert.deepEqual(parseBytes(vector.resume, [bytes]), want, "whole");
+      const singles = [...bytes].map((b) => Uint8Array.of(b));
+      assert.deepEqual(parseBytes(vector.resume, singles), want, "one byte at a time");
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        const chunks = [bytes.subarray(0, cut), bytes.subarray(cut)];
+        assert.deepEqual(parseBytes(vector.resume, chunks), want, `cut at byte ${cut}`);
+      }
+    });
+  }
 });

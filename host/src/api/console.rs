@@ -41,7 +41,7 @@ const WATCHED: [(&str, &[u8]); 17] = watched![
     "app.js",
     "api.js",
     "dom.js",
-    "sse.js",
+    "beacon-client.js",
     "stream.js",
     "live.js",
     "charts.js",
@@ -204,6 +204,40 @@ mod tests {
             assert_eq!(file.contents(), bytes, "{name}");
             assert!(content_type(name).is_some(), "{name} has no media type");
         }
+    }
+
+    /// `beacon-client.js` is the JavaScript client (`clients/js`) bundled by
+    /// `npm run build` there; its header names the sources and their SHA-256.
+    #[test]
+    fn the_client_module_is_built_from_the_current_sources() {
+        let module = CONSOLE
+            .get_file("beacon-client.js")
+            .unwrap()
+            .contents_utf8();
+        let module = module.expect("UTF-8");
+        let field = |name: &str| {
+            let prefix = format!("// {name}: ");
+            module
+                .lines()
+                .take(5)
+                .find_map(|line| line.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("beacon-client.js has no {name:?} line"))
+        };
+        let sources: Vec<&str> = field("sources").split(' ').collect();
+        for expected in ["src/parser.ts", "src/subscribe.ts"] {
+            assert!(sources.contains(&expected), "{sources:?}");
+        }
+        let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/js");
+        let mut digest = Sha256::new();
+        for source in &sources {
+            digest.update(format!("{source}\n"));
+            digest.update(std::fs::read(client.join(source)).expect("a client source"));
+        }
+        assert_eq!(
+            hex::encode(digest.finalize()),
+            field("sha256"),
+            "console/beacon-client.js was built from other sources: run `npm run build` in clients/js"
+        );
     }
 
     #[tokio::test]

@@ -38,14 +38,12 @@ pub struct Claims {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Signs claims with a tenant's secret.
+/// Signs claims with a tenant's secret (never empty: an empty HMAC key is
+/// refused).
 pub fn sign(claims: &Claims, secret: &str) -> Result<String, AuthError> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(|_| AuthError::Invalid)
+    let key = EncodingKey::from_secret(secret.as_bytes()).map_err(|_| AuthError::Invalid)?;
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
+        .map_err(|_| AuthError::Invalid)
 }
 
 /// Reads the `tenant` claim without verifying anything, to pick the key.
@@ -201,13 +199,11 @@ pub fn verify_for_tenant(
     }
 }
 
-/// Verifies an HS256 token's signature, expiry and not-before.
+/// Verifies an HS256 token's signature, expiry and not-before. No token
+/// verifies with an empty secret.
 pub fn verify(token: &str, secret: &str) -> Result<Claims, AuthError> {
-    verify_with(
-        token,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        Algorithm::HS256,
-    )
+    let key = DecodingKey::from_secret(secret.as_bytes()).map_err(|_| AuthError::Invalid)?;
+    verify_with(token, &key, Algorithm::HS256)
 }
 
 fn verify_with(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, AuthError> {
@@ -289,6 +285,38 @@ mod tests {
         assert_eq!(unverified_tenant("x.y.z"), Err(AuthError::Invalid));
     }
 
+    /// An HS256 token with this header and valid claims, signed with `key`
+    /// by hand (jsonwebtoken refuses to sign some of these).
+    fn hs256_by_hand(header: &[u8], key: &[u8]) -> String {
+        use base64::Engine;
+        use hmac::{KeyInit, Mac};
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let header = b64.encode(header);
+        let body = b64.encode(serde_json::to_vec(&claims(now_s() + 60)).unwrap());
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        mac.update(format!("{header}.{body}").as_bytes());
+        let signature = b64.encode(mac.finalize().into_bytes());
+        format!("{header}.{body}.{signature}")
+    }
+
+    #[test]
+    fn an_empty_secret_neither_signs_nor_verifies() {
+        assert_eq!(sign(&claims(now_s() + 60), ""), Err(AuthError::Invalid));
+        let token = hs256_by_hand(br#"{"alg":"HS256","typ":"JWT"}"#, b"");
+        assert_eq!(verify(&token, ""), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn unknown_critical_extensions_are_refused() {
+        let plain = hs256_by_hand(br#"{"alg":"HS256","typ":"JWT"}"#, b"s3cret");
+        assert!(verify(&plain, "s3cret").is_ok());
+        let critical = hs256_by_hand(
+            br#"{"alg":"HS256","typ":"JWT","crit":["exp-ext"],"exp-ext":1}"#,
+            b"s3cret",
+        );
+        assert_eq!(verify(&critical, "s3cret"), Err(AuthError::Invalid));
+    }
+
     fn signed(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {
         let mut header = Header::new(alg);
         header.kid = kid.map(Into::into);
@@ -346,7 +374,7 @@ mod tests {
         refused(signed(
             Algorithm::HS256,
             Some("rsa-1"),
-            &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
+            &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()).unwrap(),
         ));
         // No registered keys: asymmetric tokens are refused.
         assert_eq!(

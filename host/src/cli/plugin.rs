@@ -108,11 +108,12 @@ enum PluginCommand {
     /// Write a new Rust plugin crate, ready to test and build.
     ///
     /// The crate builds on its own (it has its own `[workspace]` table):
-    /// `Cargo.toml` (wit-bindgen, serde_json), `wit/plugin.wit` (the plugin
-    /// contract of this beacon), `src/lib.rs` (the hook's logic as plain
-    /// functions with unit tests, and the export glue), `event.json` (an
-    /// input for `beacon plugin test`) and a README. An existing directory
-    /// is never written into.
+    /// `Cargo.toml` (the guest SDK, serde_json), `wit/plugin.wit` (the
+    /// plugin contract of this beacon), `src/lib.rs` (the hook's logic as
+    /// plain functions with unit tests, and the SDK's export macro),
+    /// `event.json` (an input for `beacon plugin test`), a README and
+    /// `vendor/beacon-plugin-sdk/` (this beacon's guest SDK). An existing
+    /// directory is never written into.
     #[command(after_help = "Examples:
   beacon plugin new order-tagger
   beacon plugin new v2-to-v1 --hook convert --dir plugins/v2-to-v1
@@ -1595,21 +1596,41 @@ mod tests {
             "name = \"region-gate\"",
             "crate-type = [\"cdylib\", \"rlib\"]",
             "\n[workspace]\n",
-            "wit-bindgen = ",
+            "beacon-plugin-sdk = { path = \"vendor/beacon-plugin-sdk\" }",
         ] {
             assert!(manifest.contains(expected), "{expected:?} in:\n{manifest}");
         }
-        assert!(!manifest.contains("beacon-plugin-sdk"), "{manifest}");
-        let repo_wit = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit/plugin.wit"),
-        )
-        .expect("wit/plugin.wit");
-        assert_eq!(read("wit/plugin.wit"), repo_wit);
+        assert!(!manifest.contains("wit-bindgen"), "{manifest}");
+        let sdk_manifest = read("vendor/beacon-plugin-sdk/Cargo.toml");
+        for expected in ["name = \"beacon-plugin-sdk\"", "wit-bindgen = "] {
+            assert!(
+                sdk_manifest.contains(expected),
+                "{expected:?} in:\n{sdk_manifest}"
+            );
+        }
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let repo_file = |path: &str| {
+            std::fs::read_to_string(repo.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        assert_eq!(read("wit/plugin.wit"), repo_file("wit/plugin.wit"));
+        for source in [
+            "build.rs",
+            "src/lib.rs",
+            "src/event.rs",
+            "src/export.rs",
+            "src/logging.rs",
+        ] {
+            assert_eq!(
+                read(&format!("vendor/beacon-plugin-sdk/{source}")),
+                repo_file(&format!("plugins/sdk/{source}")),
+                "{source}"
+            );
+        }
         let lib = read("src/lib.rs");
         for expected in [
-            "world: \"gate\"",
             "pub fn deliver(",
-            "impl plugin::deliver::Guest for Plugin",
+            "impl Plugin for RegionGatePlugin",
+            "beacon_plugin_sdk::export_plugin!(RegionGatePlugin: deliver);",
             "#[cfg(test)]",
         ] {
             assert!(lib.contains(expected), "{expected:?} in:\n{lib}");
@@ -1653,7 +1674,13 @@ mod tests {
                     "wit/plugin.wit",
                     "src/lib.rs",
                     "event.json",
-                    "README.md"
+                    "README.md",
+                    "vendor/beacon-plugin-sdk/Cargo.toml",
+                    "vendor/beacon-plugin-sdk/build.rs",
+                    "vendor/beacon-plugin-sdk/src/lib.rs",
+                    "vendor/beacon-plugin-sdk/src/event.rs",
+                    "vendor/beacon-plugin-sdk/src/export.rs",
+                    "vendor/beacon-plugin-sdk/src/logging.rs",
                 ]
             );
             for file in &files {
@@ -1661,14 +1688,18 @@ mod tests {
             }
             let lib = &files[3].text;
             assert!(
-                lib.contains(&format!("world: \"{}\"", template::world(hook))),
+                lib.contains(&format!("world `{}`", template::world(hook))),
                 "{hook:?}"
             );
             assert!(
-                lib.contains(&format!("impl plugin::{}::Guest for Plugin", hook.as_str())),
+                lib.contains(&format!(
+                    "beacon_plugin_sdk::export_plugin!(MyPluginPlugin: {});",
+                    hook.as_str()
+                )),
                 "{hook:?}"
             );
             serde_json::from_str::<Value>(&files[4].text).expect("event.json is JSON");
+            assert_eq!(template::type_name("region-gate"), "RegionGatePlugin");
             assert!(
                 files[5]
                     .text

@@ -1,21 +1,50 @@
 //! The crate `beacon plugin new` writes: a standalone Rust plugin (its own
-//! `[workspace]`, plain `wit-bindgen`, a copy of the contract) with one hook,
-//! its logic as plain functions with native unit tests, thin export glue,
-//! a README and an event to try it with.
+//! `[workspace]`, a copy of the contract, a copy of the guest SDK) with one
+//! hook, its logic as plain functions with native unit tests, the SDK's
+//! export macro, a README and an event to try it with.
 //!
 //! Placeholders: `{{name}}` (the plugin and package name), `{{lib}}` (the
-//! library name: `-` becomes `_`), `{{hook}}`, `{{world}}`, `{{types}}`
-//! (the contract's types the world uses), `{{wit-bindgen}}` (the
-//! dependency line), `{{try}}` (the README's dry run).
+//! library name: `-` becomes `_`), `{{type}}` (the plugin's type: see
+//! [`type_name`]), `{{hook}}`, `{{world}}`, `{{types}}` (the
+//! contract's types the plugin uses), `{{wit-bindgen}}` (the dependency
+//! line), `{{try}}` (the README's dry run).
 
 use super::plugin::Hook;
 
 /// The contract, copied into every new crate as `wit/plugin.wit`.
 pub const WIT: &str = include_str!("../../../wit/plugin.wit");
 
-/// The `wit-bindgen` the crate depends on: the version Beacon's own
+/// The guest SDK (`plugins/sdk`, not published), copied into every new
+/// crate under `vendor/beacon-plugin-sdk/`: two levels down, like
+/// `plugins/sdk` in Beacon's tree, so the SDK finds the contract at
+/// `../../wit` in both. Its manifest is [`SDK_CARGO_TOML`] (Beacon's own
+/// inherits from Beacon's workspace); the sources are Beacon's.
+pub const SDK_SOURCES: &[(&str, &str)] = &[
+    (
+        "vendor/beacon-plugin-sdk/build.rs",
+        include_str!("../../../plugins/sdk/build.rs"),
+    ),
+    (
+        "vendor/beacon-plugin-sdk/src/lib.rs",
+        include_str!("../../../plugins/sdk/src/lib.rs"),
+    ),
+    (
+        "vendor/beacon-plugin-sdk/src/event.rs",
+        include_str!("../../../plugins/sdk/src/event.rs"),
+    ),
+    (
+        "vendor/beacon-plugin-sdk/src/export.rs",
+        include_str!("../../../plugins/sdk/src/export.rs"),
+    ),
+    (
+        "vendor/beacon-plugin-sdk/src/logging.rs",
+        include_str!("../../../plugins/sdk/src/logging.rs"),
+    ),
+];
+
+/// The `wit-bindgen` the SDK's copy depends on: the version Beacon's own
 /// plugins are built with.
-const WIT_BINDGEN: &str = r#"wit-bindgen = { version = "0.57.1", default-features = false, features = ["macros", "realloc"] }"#;
+const WIT_BINDGEN: &str = r#"wit-bindgen = { version = "0.60.0", default-features = false, features = ["macros", "realloc"] }"#;
 
 /// One file of the crate.
 #[derive(Debug)]
@@ -39,9 +68,28 @@ pub fn lib_name(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// The plugin's type for package `name`: `region-gate` → `RegionGatePlugin`.
+/// The suffix keeps it from shadowing a name the crate uses (`Event`,
+/// `Info`, `Result`, `Vec`, …) whatever the plugin is called.
+pub fn type_name(name: &str) -> String {
+    let mut type_name: String = name
+        .split('-')
+        .flat_map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect();
+    type_name.push_str("Plugin");
+    type_name
+}
+
 /// Every file of a new plugin crate `name` with `hook`.
 pub fn files(name: &str, hook: Hook) -> Vec<File> {
-    // The contract's types the world uses (wit-bindgen generates no others).
+    // The contract's types the plugin's code names.
     let types = match hook {
         Hook::Publish => "Event, Info, PublishOutcome",
         Hook::Convert => "Event, Info",
@@ -50,6 +98,7 @@ pub fn files(name: &str, hook: Hook) -> Vec<File> {
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{lib}}", &lib_name(name))
+            .replace("{{type}}", &type_name(name))
             .replace("{{hook}}", hook.as_str())
             .replace("{{world}}", world(hook))
             .replace("{{wit-bindgen}}", WIT_BINDGEN)
@@ -68,7 +117,7 @@ pub fn files(name: &str, hook: Hook) -> Vec<File> {
     let readme = README
         .replace("{{try}}", try_it)
         .replace("{{contract}}", contract);
-    vec![
+    let mut files = vec![
         File {
             path: "Cargo.toml",
             text: fill(CARGO_TOML),
@@ -93,7 +142,16 @@ pub fn files(name: &str, hook: Hook) -> Vec<File> {
             path: "README.md",
             text: fill(&readme),
         },
-    ]
+        File {
+            path: "vendor/beacon-plugin-sdk/Cargo.toml",
+            text: fill(SDK_CARGO_TOML),
+        },
+    ];
+    files.extend(SDK_SOURCES.iter().map(|(path, text)| File {
+        path,
+        text: (*text).to_owned(),
+    }));
+    files
 }
 
 const CARGO_TOML: &str = r#"[package]
@@ -104,18 +162,18 @@ edition = "2024"
 publish = false
 
 # cdylib: the component (built for wasm32-wasip2); rlib: native unit tests.
-# No doctests: the generated bindings' documentation holds an example that
-# `cargo test` would run as one.
+# No doctests: the examples are the unit tests.
 [lib]
 crate-type = ["cdylib", "rlib"]
 doctest = false
 
 [dependencies]
+# Beacon's guest SDK: the contract's types, logging, the export macro.
+beacon-plugin-sdk = { path = "vendor/beacon-plugin-sdk" }
 serde_json = "1"
-{{wit-bindgen}}
 
 # A workspace of its own: the crate builds wherever it lives, even inside
-# another project's workspace.
+# another project's workspace. The SDK under vendor/ is its other member.
 [workspace]
 
 # Small components upload, compile and start faster in Beacon. The panic
@@ -127,24 +185,34 @@ codegen-units = 1
 strip = true
 "#;
 
+/// The manifest of the SDK's copy (Beacon's own inherits its fields from
+/// Beacon's workspace).
+const SDK_CARGO_TOML: &str = r#"[package]
+name = "beacon-plugin-sdk"
+description = "Beacon's guest SDK, as of the beacon that wrote this crate: the contract's types, logging, JSON helpers and the export macro."
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+serde_json = "1"
+{{wit-bindgen}}
+"#;
+
 const COMMON: &str = r#"//! {{name}}: a Beacon plugin with the {{hook}} hook.
 //!
 //! The logic is plain functions over the contract's types and
 //! `serde_json::Value`, unit-tested natively (`cargo test`); the
-//! component's exports are thin glue at the end of this file, compiled
-//! only for wasm32 (`beacon plugin build`). The contract is
-//! `wit/plugin.wit`, world `{{world}}`.
+//! component's exports are written by the SDK's `export_plugin!` at the
+//! end of this file, only for wasm32 (`beacon plugin build`). The contract
+//! is `wit/plugin.wit`, world `{{world}}`.
 
+use beacon_plugin_sdk::Plugin;
 use serde_json::Value;
 
-/// The bindings generated from `wit/plugin.wit`: the contract's types, the
-/// host's `log` import and the traits of the exports.
-mod bindings {
-    wit_bindgen::generate!({ world: "{{world}}", path: "wit" });
-}
-
-pub use bindings::beacon::plugin::log::Level;
-pub use bindings::beacon::plugin::types::{{{types}}};
+/// The contract's types and the host's `log` levels (from the SDK, which
+/// generates them from `wit/plugin.wit`).
+pub use beacon_plugin_sdk::{Level, {{types}}};
 
 /// What the plugin says about itself. Beacon reads it at upload; `types`
 /// are the event types an activation without `--types` runs it on.
@@ -160,7 +228,7 @@ pub fn describe() -> Info {
 /// native tests, to stderr.
 pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
-    bindings::beacon::plugin::log::log(level, message);
+    beacon_plugin_sdk::log::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("{level:?}: {message}");
 }
@@ -213,29 +281,23 @@ pub fn normalize_email(data: &mut Value) -> bool {
     true
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/publish@0.1.0#on-publish` are
-/// not valid symbols in a native library.
-#[cfg(target_arch = "wasm32")]
-mod glue {
-    use super::bindings::{self, exports::beacon::plugin};
-    use super::{Event, Info, PublishOutcome};
+/// The plugin: the functions above as its description and publish hook.
+pub struct {{type}};
 
-    struct Plugin;
-    bindings::export!(Plugin with_types_in bindings);
-
-    impl plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for {{type}} {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl plugin::publish::Guest for Plugin {
-        fn on_publish(event: Event) -> PublishOutcome {
-            super::on_publish(event)
-        }
+    fn on_publish(event: Event) -> PublishOutcome {
+        on_publish(event)
     }
 }
+
+// The component's exports, `plugin` and the publish hook. Only on wasm32:
+// export names like `beacon:plugin/publish@0.1.0#on-publish` are not valid
+// symbols in a native library.
+beacon_plugin_sdk::export_plugin!({{type}}: publish);
 "#;
 
 const PUBLISH_TESTS: &str = r#"
@@ -360,29 +422,23 @@ fn rename(
     Ok(())
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/convert@0.1.0#convert` are not
-/// valid symbols in a native library.
-#[cfg(target_arch = "wasm32")]
-mod glue {
-    use super::bindings::{self, exports::beacon::plugin};
-    use super::{Event, Info};
+/// The plugin: the functions above as its description and convert hook.
+pub struct {{type}};
 
-    struct Plugin;
-    bindings::export!(Plugin with_types_in bindings);
-
-    impl plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for {{type}} {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl plugin::convert::Guest for Plugin {
-        fn convert(event: Event, to_version: u32) -> Result<Event, String> {
-            super::convert(event, to_version)
-        }
+    fn convert(event: Event, to_version: u32) -> Result<Event, String> {
+        convert(event, to_version)
     }
 }
+
+// The component's exports, `plugin` and the convert hook. Only on wasm32:
+// export names like `beacon:plugin/convert@0.1.0#convert` are not valid
+// symbols in a native library.
+beacon_plugin_sdk::export_plugin!({{type}}: convert);
 "#;
 
 const CONVERT_TESTS: &str = r#"
@@ -475,29 +531,23 @@ pub fn claim(subscriber: &Subscriber, name: &str) -> Option<String> {
     claims.get(name)?.as_str().map(str::to_owned)
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/deliver@0.1.0#deliver` are not
-/// valid symbols in a native library.
-#[cfg(target_arch = "wasm32")]
-mod glue {
-    use super::bindings::{self, exports::beacon::plugin};
-    use super::{Event, Info, Subscriber};
+/// The plugin: the functions above as its description and deliver hook.
+pub struct {{type}};
 
-    struct Plugin;
-    bindings::export!(Plugin with_types_in bindings);
-
-    impl plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for {{type}} {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl plugin::deliver::Guest for Plugin {
-        fn deliver(event: Event, subscribers: Vec<Subscriber>) -> Vec<bool> {
-            super::deliver(&event, &subscribers)
-        }
+    fn deliver(event: &Event, subscribers: &[Subscriber]) -> Vec<bool> {
+        deliver(event, subscribers)
     }
 }
+
+// The component's exports, `plugin` and the deliver hook. Only on wasm32:
+// export names like `beacon:plugin/deliver@0.1.0#deliver` are not valid
+// symbols in a native library.
+beacon_plugin_sdk::export_plugin!({{type}}: deliver);
 "#;
 
 const DELIVER_TESTS: &str = r#"
@@ -584,8 +634,9 @@ const README: &str = r#"# {{name}}
 
 A Beacon plugin with the `{{hook}}` hook, written in Rust: a WebAssembly component built for
 `wasm32-wasip2` from `src/lib.rs`, implementing the world `{{world}}` of `wit/plugin.wit` (a copy
-of Beacon's plugin contract). The logic is plain functions with unit tests; the exports are a few
-lines of glue compiled only for wasm32.
+of Beacon's plugin contract). The logic is plain functions with unit tests; the exports are one
+line, `beacon_plugin_sdk::export_plugin!`, compiled only for wasm32. `vendor/beacon-plugin-sdk/`
+is a copy of Beacon's guest SDK (the contract's types, logging, JSON helpers, the export macro).
 
 ## Test
 

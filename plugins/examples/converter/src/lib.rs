@@ -8,7 +8,7 @@
 //! has no `currency`, so it fails v1. This plugin moves the fields instead,
 //! both ways.
 
-use beacon_plugin_sdk::{Event, Info};
+use beacon_plugin_sdk::{Event, Info, Plugin};
 use serde_json::{Map, Value};
 
 /// The event type the plugin converts.
@@ -83,38 +83,21 @@ pub fn v1_to_v2(mut data: Map<String, Value>) -> Result<Map<String, Value>, Stri
     Ok(data)
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/convert@0.1.0#convert` are not
-/// valid symbols in a native shared library.
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)]
-mod glue {
-    use beacon_plugin_sdk::{Event, Info};
+/// The plugin: the functions above as its description and convert hook.
+pub struct Converter;
 
-    wit_bindgen::generate!({
-        world: "converter",
-        path: "../../../wit",
-        with: {
-            "beacon:plugin/types@0.1.0": beacon_plugin_sdk::types,
-            "beacon:plugin/log@0.1.0": beacon_plugin_sdk::log,
-        },
-    });
-
-    struct Plugin;
-    export!(Plugin);
-
-    impl exports::beacon::plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for Converter {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl exports::beacon::plugin::convert::Guest for Plugin {
-        fn convert(event: Event, to_version: u32) -> Result<Event, String> {
-            super::convert(event, to_version)
-        }
+    fn convert(event: Event, to_version: u32) -> Result<Event, String> {
+        convert(event, to_version)
     }
 }
+
+// The component's exports, `plugin` and the convert hook (wasm32 only).
+beacon_plugin_sdk::export_plugin!(Converter: convert);
 
 #[cfg(test)]
 mod tests {

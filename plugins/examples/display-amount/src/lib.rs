@@ -9,7 +9,7 @@
 
 mod money;
 
-use beacon_plugin_sdk::{Event, Info, PublishOutcome, edit_data};
+use beacon_plugin_sdk::{Event, Info, Plugin, PublishOutcome, edit_data};
 use serde_json::Value;
 
 /// The catalogue's money events: the types the plugin is meant for.
@@ -69,38 +69,21 @@ pub fn display_amount(data: &Value) -> Option<String> {
     Some(money::display(minor, currency))
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/publish@0.1.0#on-publish` are not
-/// valid symbols in a native shared library.
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)]
-mod glue {
-    use beacon_plugin_sdk::{Event, Info, PublishOutcome};
+/// The plugin: the functions above as its description and publish hook.
+pub struct DisplayAmount;
 
-    wit_bindgen::generate!({
-        world: "publisher",
-        path: "../../../wit",
-        with: {
-            "beacon:plugin/types@0.1.0": beacon_plugin_sdk::types,
-            "beacon:plugin/log@0.1.0": beacon_plugin_sdk::log,
-        },
-    });
-
-    struct Plugin;
-    export!(Plugin);
-
-    impl exports::beacon::plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for DisplayAmount {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl exports::beacon::plugin::publish::Guest for Plugin {
-        fn on_publish(event: Event) -> PublishOutcome {
-            super::on_publish(event)
-        }
+    fn on_publish(event: Event) -> PublishOutcome {
+        on_publish(event)
     }
 }
+
+// The component's exports, `plugin` and the publish hook (wasm32 only).
+beacon_plugin_sdk::export_plugin!(DisplayAmount: publish);
 
 #[cfg(test)]
 mod tests {

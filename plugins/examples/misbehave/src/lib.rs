@@ -5,7 +5,7 @@
 //! The behaviours that never return (loop, memory, trap, panic) only run in
 //! a component; the unit tests check the choice, not the misbehaviour.
 
-use beacon_plugin_sdk::{Event, Info, PublishOutcome, info, warn};
+use beacon_plugin_sdk::{Event, Info, Plugin, PublishOutcome, info, warn};
 use serde_json::{Value, json};
 
 /// Size of the data the `oversize` behaviour returns (10 MiB), far above
@@ -146,38 +146,21 @@ fn trap() -> ! {
     std::process::abort();
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/publish@0.1.0#on-publish` are not
-/// valid symbols in a native shared library.
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)]
-mod glue {
-    use beacon_plugin_sdk::{Event, Info, PublishOutcome};
+/// The plugin: the functions above as its description and publish hook.
+pub struct Misbehave;
 
-    wit_bindgen::generate!({
-        world: "publisher",
-        path: "../../../wit",
-        with: {
-            "beacon:plugin/types@0.1.0": beacon_plugin_sdk::types,
-            "beacon:plugin/log@0.1.0": beacon_plugin_sdk::log,
-        },
-    });
-
-    struct Plugin;
-    export!(Plugin);
-
-    impl exports::beacon::plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for Misbehave {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl exports::beacon::plugin::publish::Guest for Plugin {
-        fn on_publish(event: Event) -> PublishOutcome {
-            super::on_publish(event)
-        }
+    fn on_publish(event: Event) -> PublishOutcome {
+        on_publish(event)
     }
 }
+
+// The component's exports, `plugin` and the publish hook (wasm32 only).
+beacon_plugin_sdk::export_plugin!(Misbehave: publish);
 
 #[cfg(test)]
 mod tests {

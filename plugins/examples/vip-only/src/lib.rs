@@ -3,7 +3,7 @@
 //! `"tier": "vip"` among its claims). Events whose data has
 //! `"public": true` reach everyone.
 
-use beacon_plugin_sdk::{Event, Info, Subscriber};
+use beacon_plugin_sdk::{Event, Info, Plugin, Subscriber};
 use serde_json::{Map, Value};
 
 /// The plugin's description: meant for every type.
@@ -33,38 +33,21 @@ pub fn is_vip(claims: &Map<String, Value>) -> bool {
         || claims.get("tier").and_then(Value::as_str) == Some("vip")
 }
 
-/// The component's exports: thin glue over the functions above. Only on
-/// wasm32: export names like `beacon:plugin/deliver@0.1.0#deliver` are not
-/// valid symbols in a native shared library.
-#[cfg(target_arch = "wasm32")]
-#[allow(unsafe_code)]
-mod glue {
-    use beacon_plugin_sdk::{Event, Info, Subscriber};
+/// The plugin: the functions above as its description and deliver hook.
+pub struct VipOnly;
 
-    wit_bindgen::generate!({
-        world: "gate",
-        path: "../../../wit",
-        with: {
-            "beacon:plugin/types@0.1.0": beacon_plugin_sdk::types,
-            "beacon:plugin/log@0.1.0": beacon_plugin_sdk::log,
-        },
-    });
-
-    struct Plugin;
-    export!(Plugin);
-
-    impl exports::beacon::plugin::plugin::Guest for Plugin {
-        fn describe() -> Info {
-            super::describe()
-        }
+impl Plugin for VipOnly {
+    fn describe() -> Info {
+        describe()
     }
 
-    impl exports::beacon::plugin::deliver::Guest for Plugin {
-        fn deliver(event: Event, subscribers: Vec<Subscriber>) -> Vec<bool> {
-            super::deliver(&event, &subscribers)
-        }
+    fn deliver(event: &Event, subscribers: &[Subscriber]) -> Vec<bool> {
+        deliver(event, subscribers)
     }
 }
+
+// The component's exports, `plugin` and the deliver hook (wasm32 only).
+beacon_plugin_sdk::export_plugin!(VipOnly: deliver);
 
 #[cfg(test)]
 mod tests {
