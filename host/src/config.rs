@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
 use crate::log::Retention;
+use crate::presence::CapPolicy;
 
 pub mod file;
 
@@ -124,8 +126,8 @@ pub struct Settings {
     #[arg(long, env = "BEACON_MAX_CONNECTIONS_PER_USER", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_USER)]
     pub max_connections_per_user: u32,
     /// A user's connection above the cap: refuse it, or close their oldest.
-    #[arg(long, env = "BEACON_USER_CAP_POLICY", value_enum, default_value_t = crate::presence::CapPolicy::RefuseNewest)]
-    pub user_cap_policy: crate::presence::CapPolicy,
+    #[arg(long, env = "BEACON_USER_CAP_POLICY", value_parser = cap_policy(), default_value_t = CapPolicy::RefuseNewest)]
+    pub user_cap_policy: CapPolicy,
     /// Addresses of reverse proxies in front of Beacon, comma-separated:
     /// for connections from them, the per-IP limit uses the client address
     /// in `X-Forwarded-For` (the right-most one that is not a listed proxy).
@@ -174,6 +176,16 @@ pub struct Settings {
     /// On shutdown, how long to wait for requests to finish.
     #[arg(long, env = "BEACON_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+/// `--user-cap-policy`: the policies by their wire names, each with its
+/// description in `--help`. (The policy is a wire type of the protocol
+/// crate, which does not depend on clap.)
+fn cap_policy() -> impl TypedValueParser<Value = CapPolicy> {
+    PossibleValuesParser::new(
+        CapPolicy::ALL.map(|p| PossibleValue::new(p.as_str()).help(p.description())),
+    )
+    .map(|name| CapPolicy::parse(&name).unwrap_or_default())
 }
 
 /// Whether `origin` can be listed as a browser origin allowed CORS with

@@ -10,7 +10,11 @@
 //! - [`error`]: the JSON body of every error answer.
 //! - [`control`]: the `beacon.*` control events, typed.
 //! - [`sse`]: the Server-Sent Events encoder and parser.
+//! - [`api`]: the request and answer bodies of the HTTP API, one module per
+//!   area (tenants, keys, tokens, publish, schemas, plugins, dead letters,
+//!   stats, health, presence).
 
+pub mod api;
 pub mod control;
 pub mod envelope;
 pub mod error;

@@ -7,26 +7,12 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use serde::Deserialize;
+use beacon_protocol::api::dead_letters::{DEFAULT_PAGE, PageQuery};
 
 use super::{ApiError, auth};
 use crate::plugins::dead_letters::{DeadLetterError, DeadLetterPage, MAX_PAGE};
 use crate::state::AppState;
 use crate::tenants::Scope;
-
-/// Letters per page unless `limit` says otherwise.
-const DEFAULT_PAGE: usize = 50;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// The `next` cursor of the previous page.
-    #[serde(default)]
-    pub after: Option<String>,
-    /// 1-100 letters (default 50).
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
 
 pub async fn list(
     State(state): State<AppState>,

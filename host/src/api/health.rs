@@ -3,33 +3,15 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use schemars::JsonSchema;
-use serde::Serialize;
+use beacon_protocol::api::health::{Health, Readiness};
 
 use crate::state::AppState;
 
-/// `GET /healthz`: the process is up.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: &'static str,
-}
-
-/// `GET /readyz`: whether the node can serve.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Readiness {
-    /// `ready` (200) or `unavailable` (503).
-    pub status: &'static str,
-    /// The event log backend: `embedded` or `redis`.
-    pub log: &'static str,
-    /// What cannot be reached, when unavailable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
 /// The process is up.
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health {
+        status: "ok".to_owned(),
+    })
 }
 
 /// The node can serve: its log and tenant store answer.
@@ -42,8 +24,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             return (
                 StatusCode::OK,
                 Json(Readiness {
-                    status: "ready",
-                    log: backend,
+                    status: "ready".to_owned(),
+                    log: backend.to_owned(),
                     message: None,
                 }),
             );
@@ -54,8 +36,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(Readiness {
-            status: "unavailable",
-            log: backend,
+            status: "unavailable".to_owned(),
+            log: backend.to_owned(),
             message: Some(problem),
         }),
     )

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::limits::{Decision, Quota, TenantLimits, retry_after_secs};
+use crate::limits::{Decision, LimitsInForce, Quota, TenantLimits, retry_after_secs};
 use crate::log::now_ms;
 use crate::presence::{Admission, PresenceError};
 use crate::state::AppState;

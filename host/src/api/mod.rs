@@ -1,4 +1,5 @@
-//! HTTP API v1 (see `docs/api.md`).
+//! HTTP API v1 (see `docs/api.md`). The request and answer bodies are the
+//! wire types of [`beacon_protocol::api`], shared with the Rust client.
 //!
 //! - [`error`]: the JSON error body every endpoint uses.
 //! - [`auth`]: extracting the admin token, API keys and subscriber tokens.

@@ -8,8 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use schemars::JsonSchema;
-use serde::Serialize;
+use beacon_protocol::api::stats::{PluginStatsEntry, Stats, TenantStats};
 
 use super::{ApiError, auth};
 use crate::metrics;
@@ -31,42 +30,6 @@ pub async fn prometheus(State(state): State<AppState>) -> Response {
         metrics::render(),
     )
         .into_response()
-}
-
-/// `GET /v1/stats`: a summary of this node.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Stats {
-    /// Open SSE connections.
-    pub connections_open: u64,
-    /// Events stored by publish requests since the process started.
-    pub events_published: u64,
-    /// Event frames sent to subscribers (live and replayed) since the process started.
-    pub events_delivered: u64,
-    /// Tenants with a live log tail on this node.
-    pub active_tenants: u64,
-    /// The event log backend: `embedded` or `redis`.
-    pub log: &'static str,
-    /// Whether the event log and the tenant store answer, as `/readyz`.
-    pub ready: bool,
-    /// Seconds since the process started.
-    pub uptime_s: u64,
-}
-
-/// `GET /v1/stats` with a tenant API key (`read` scope): the tenant's
-/// plugins on the node that answers.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TenantStats {
-    pub tenant: String,
-    /// Every plugin of the tenant with counters on this node.
-    pub plugins: Vec<PluginStatsEntry>,
-}
-
-/// One plugin's counters.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PluginStatsEntry {
-    pub name: String,
-    #[serde(flatten)]
-    pub stats: crate::plugins::stats::PluginStatsView,
 }
 
 /// `GET /v1/stats`: with the admin token, a summary of this node; with a
@@ -106,7 +69,7 @@ async fn node_stats(state: &AppState) -> Json<Stats> {
         events_published: value(metrics::EVENTS_PUBLISHED),
         events_delivered: value(metrics::EVENTS_DELIVERED),
         active_tenants: state.hub.active_tenants() as u64,
-        log: backend,
+        log: backend.to_owned(),
         ready: log.is_ok() && tenants.is_ok(),
         uptime_s: metrics::uptime().as_secs(),
     })

@@ -27,188 +27,28 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use beacon_protocol::api::plugins::{
+    Activate, DeliverTest, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES, MAX_NAME_LEN,
+    PluginList, PluginView, TestQuery, TestResult, Uploaded, valid_name,
+};
 use serde_json::Value;
 
 use super::{ApiError, auth};
-use crate::plugins::logs::{LogEntry, PluginLog};
+use crate::plugins::logs::PluginLog;
 use crate::plugins::pipeline;
 use crate::plugins::runtime::{Failure, PluginEvent, PublishOutcome, Subscriber};
-use crate::plugins::stats::PluginStatsView;
-use crate::plugins::store::{
-    Activation, HooksRecord, InfoRecord, LimitOverrides, NewVersion, OnError, PluginRecord,
-    Quarantine, VersionRecord,
-};
+use crate::plugins::store::{Activation, NewVersion, PluginRecord};
 use crate::schema::Invalid;
 use crate::sse::filter::TypePatterns;
 use crate::state::AppState;
 use crate::tenants::Scope;
 use beacon_protocol::envelope::{FieldError, PublishEvent};
 
-/// Longest plugin name.
-pub const MAX_NAME_LEN: usize = 63;
-/// Most log lines one request returns.
-const MAX_LOG_LINES: usize = crate::plugins::logs::MAX_LINES;
 /// Most subscriber groups in one deliver test.
 const MAX_TEST_SUBSCRIBERS: usize = 100;
 
-/// A plugin as the API shows it.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PluginView {
-    /// The plugin's name: 1-63 characters of `a-z 0-9 -`, starting with a
-    /// letter or digit.
-    pub name: String,
-    /// Every uploaded version, oldest first.
-    pub versions: Vec<VersionRecord>,
-    /// The active version and how it runs; `null` if not activated.
-    pub activation: Option<Activation>,
-    /// Set while the plugin is quarantined (skipped per its policy), else `null`.
-    pub quarantine: Option<Quarantine>,
-    /// Counters on the node that answers.
-    pub stats: PluginStatsView,
-}
-
-/// `GET /v1/plugins`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PluginList {
-    /// Every plugin of the tenant, ordered by name.
-    pub plugins: Vec<PluginView>,
-}
-
-/// A version was uploaded (201), or the same bytes were already a version (200).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Uploaded {
-    /// The plugin's name.
-    pub name: String,
-    /// The version's number: 1, 2, 3 … per plugin (the existing one when
-    /// the same bytes were uploaded before).
-    pub version: u32,
-    /// `sha256:<hex>` of the component.
-    pub digest: String,
-    /// The hooks the component exports: `publish`, `convert`, `deliver`.
-    pub hooks: Vec<String>,
-    /// What the plugin says about itself (`describe`).
-    pub info: InfoRecord,
-    /// Size in bytes.
-    pub size: u64,
-}
-
-/// `PUT /v1/plugins/{name}`: which version runs, for which types, in
-/// which order, and what happens when it fails.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Activate {
-    /// The version to run (an older one rolls back).
-    pub version: u32,
-    /// Event type patterns (`order.*`); default: what the plugin's
-    /// `describe` names, else every type.
-    #[serde(default)]
-    pub types: Option<Vec<String>>,
-    /// Position among the tenant's plugins: lower runs first (default 0;
-    /// ties by name).
-    #[serde(default)]
-    pub order: i32,
-    /// `fail_open` (default): on a failure the event goes on unchanged;
-    /// `fail_closed`: it goes to dead letters.
-    #[serde(default)]
-    pub on_error: OnError,
-    /// Lower limits than the tenant's for this plugin.
-    #[serde(default)]
-    pub limits: LimitOverrides,
-}
-
-/// `GET /v1/plugins/{name}/logs`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Logs {
-    /// Oldest first.
-    pub lines: Vec<LogEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogsQuery {
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TestQuery {
-    /// The version to test (default: the active one, else the newest).
-    #[serde(default)]
-    pub version: Option<u32>,
-    /// `publish` (default if exported), `convert` or `deliver`.
-    #[serde(default)]
-    pub hook: Option<String>,
-    /// For `convert`: the version to convert to.
-    #[serde(default)]
-    pub to_version: Option<u32>,
-}
-
-/// The body of a deliver test: the event and the subscriber groups.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeliverTest {
-    /// The event, as `POST /v1/events` takes it.
-    pub event: Value,
-    /// The subscriber groups the hook decides for (at most 100).
-    pub subscribers: Vec<TestSubscriber>,
-}
-
-/// One subscriber group of a deliver test.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TestSubscriber {
-    /// The subscribers' user id (the token's `sub`).
-    pub user_id: String,
-    /// The token claims, a JSON object.
-    #[serde(default)]
-    pub claims: Value,
-    /// The type patterns the subscribers asked for (`types` of the stream).
-    #[serde(default)]
-    pub types: Vec<String>,
-    /// The subject patterns the subscribers asked for (`subjects` of the stream).
-    #[serde(default)]
-    pub subjects: Vec<String>,
-}
-
-/// The result of a dry run: nothing is stored, no counter moves.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct TestResult {
-    /// The version that ran.
-    pub version: u32,
-    /// The hook that ran: `publish`, `convert` or `deliver`.
-    pub hook: &'static str,
-    /// `keep`, `modify`, `drop`, `reject` (publish); `converted`,
-    /// `refused` (convert); `decided` (deliver); or `failed`.
-    pub outcome: &'static str,
-    /// The event the plugin returned (modify, convert).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
-    /// The deliver answers, one per subscriber group.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deliver: Option<Vec<bool>>,
-    /// The plugin's reason (drop, reject, refused) or the failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The failure code (`timeout`, `trap`, ...) when `outcome` is `failed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<&'static str>,
-    /// What the plugin logged during the call.
-    pub logs: Vec<LogEntry>,
-    /// Time of the call, microseconds.
-    pub duration_us: u64,
-}
-
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
+    if valid_name(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
@@ -221,15 +61,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 fn hook_names(hooks: &HooksRecord) -> Vec<String> {
-    [
-        (hooks.publish, "publish"),
-        (hooks.convert, "convert"),
-        (hooks.deliver, "deliver"),
-    ]
-    .into_iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, name)| name.to_owned())
-    .collect()
+    hooks.names().into_iter().map(str::to_owned).collect()
 }
 
 fn view(state: &AppState, tenant: &str, record: PluginRecord) -> PluginView {
@@ -577,8 +409,8 @@ pub async fn test(
     let input = pipeline::plugin_event(&event, &tenant.id, &time);
     let mut result = TestResult {
         version: version.version,
-        hook,
-        outcome: "failed",
+        hook: hook.to_owned(),
+        outcome: "failed".to_owned(),
         output: None,
         deliver: None,
         reason: None,
@@ -590,7 +422,7 @@ pub async fn test(
         "publish" => {
             let call = plugin.on_publish(&input).await;
             match call.result {
-                Ok(PublishOutcome::Keep) => result.outcome = "keep",
+                Ok(PublishOutcome::Keep) => result.outcome = "keep".to_owned(),
                 Ok(PublishOutcome::Modify(out)) => {
                     let context = pipeline::Context {
                         plugins: &state.plugins,
@@ -601,20 +433,20 @@ pub async fn test(
                     };
                     result.output = Some(event_value(&out));
                     match pipeline::checked(&context, &event, out) {
-                        Ok(_) => result.outcome = "modify",
+                        Ok(_) => result.outcome = "modify".to_owned(),
                         Err(reason) => {
-                            result.outcome = "failed";
-                            result.failure = Some("bad_output");
+                            result.outcome = "failed".to_owned();
+                            result.failure = Some("bad_output".to_owned());
                             result.reason = Some(reason);
                         }
                     }
                 }
                 Ok(PublishOutcome::Drop(reason)) => {
-                    result.outcome = "drop";
+                    result.outcome = "drop".to_owned();
                     result.reason = Some(reason);
                 }
                 Ok(PublishOutcome::Reject(reason)) => {
-                    result.outcome = "reject";
+                    result.outcome = "reject".to_owned();
                     result.reason = Some(reason);
                 }
                 Err(failure) => return_failure(&mut result, failure),
@@ -631,11 +463,11 @@ pub async fn test(
             let call = plugin.convert(&input, to).await;
             match call.result {
                 Ok(Ok(out)) => {
-                    result.outcome = "converted";
+                    result.outcome = "converted".to_owned();
                     result.output = Some(event_value(&out));
                 }
                 Ok(Err(reason)) => {
-                    result.outcome = "refused";
+                    result.outcome = "refused".to_owned();
                     result.reason = Some(reason);
                 }
                 Err(failure) => return_failure(&mut result, failure),
@@ -659,7 +491,7 @@ pub async fn test(
             let call = plugin.deliver(&input, &groups).await;
             match call.result {
                 Ok(answers) => {
-                    result.outcome = "decided";
+                    result.outcome = "decided".to_owned();
                     result.deliver = Some(answers);
                 }
                 Err(failure) => return_failure(&mut result, failure),
@@ -673,8 +505,8 @@ pub async fn test(
 }
 
 fn return_failure(result: &mut TestResult, failure: Failure) {
-    result.outcome = "failed";
-    result.failure = Some(failure.code());
+    result.outcome = "failed".to_owned();
+    result.failure = Some(failure.code().to_owned());
     result.reason = Some(failure.to_string());
 }
 

@@ -12,11 +12,13 @@ use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ApiError, auth, schemas};
+use beacon_protocol::api::publish::{
+    IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, NotStored, PartiallyPublished, PublishQuery, Published,
+    PublishedBatch, SkipOutcome, Skipped,
+};
 use beacon_protocol::envelope::{FieldError, MAX_KEY_LEN, PublishEvent};
 
 use crate::event;
@@ -25,83 +27,6 @@ use crate::plugins::pipeline::{self, Verdict};
 use crate::schema::Invalid;
 use crate::state::AppState;
 use crate::tenants::Scope;
-
-/// The answer to one published event (201).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Published {
-    /// The event's id: opaque, ordered within the tenant, and the SSE
-    /// `id:` subscribers see.
-    pub id: String,
-}
-
-/// The answer to a batch (201): the ids in the order of the request.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PublishedBatch {
-    /// One id per event, in request order; `null` for an event a plugin
-    /// dropped or sent to dead letters (listed in `skipped`).
-    pub ids: Vec<Option<String>>,
-    /// The events the tenant's plugins kept out of the log.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<Skipped>,
-}
-
-/// The answer to one event that a plugin kept out of the log (200).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct NotStored {
-    /// Always `null`: the event was not stored.
-    pub id: Option<String>,
-    pub outcome: SkipOutcome,
-    /// The plugin that decided.
-    pub plugin: String,
-    /// Its reason, or the failure (`timeout: ...`).
-    pub reason: String,
-}
-
-/// An event of a request that a plugin kept out of the log.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Skipped {
-    /// Its index in the request.
-    pub index: usize,
-    pub outcome: SkipOutcome,
-    /// The plugin that decided.
-    pub plugin: String,
-    /// Its reason, or the failure (`timeout: ...`).
-    pub reason: String,
-}
-
-/// Why an accepted event was not stored.
-#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipOutcome {
-    /// A plugin dropped it (its publish hook said so).
-    Dropped,
-    /// A `fail_closed` plugin failed on it (or is quarantined): it is in
-    /// the tenant's dead letters (`GET /v1/dead-letters`).
-    DeadLettered,
-}
-
-/// The answer to a batch published with `?partial=true` of which some
-/// events were refused (207): the refused ones have `null` ids and their
-/// problems in `errors`; the others were stored.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PartiallyPublished {
-    /// One entry per event, in request order: its id, or `null` if refused.
-    pub ids: Vec<Option<String>>,
-    /// Every problem of the refused events, each with its pointer (`/3/data/total`).
-    pub errors: Vec<FieldError>,
-    /// The events the tenant's plugins kept out of the log.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<Skipped>,
-}
-
-/// `POST /v1/events` query.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishQuery {
-    /// Store the valid events of a batch even if others are refused.
-    #[serde(default)]
-    pub partial: bool,
-}
 
 /// Room the log adds to an envelope when framing it (the `id` field).
 const ID_OVERHEAD: usize = 64;
@@ -343,7 +268,7 @@ pub async fn publish(
     if replayed {
         response
             .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
 }
@@ -429,7 +354,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
     let key = value.to_str().ok().filter(|k| {

@@ -20,60 +20,12 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use beacon_protocol::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
 use serde_json::Value;
 
 use super::{ApiError, auth};
-use crate::schema::{CheckResult, Contract, Invalid, Mode, SchemaError, TypeInfo, TypeSummary};
+use crate::schema::{CheckResult, Contract, Invalid, SchemaError, TypeInfo};
 use crate::state::AppState;
-
-/// A contract version was registered (201).
-#[derive(Serialize, JsonSchema)]
-pub struct Registered {
-    /// The event type.
-    #[serde(rename = "type")]
-    kind: String,
-    /// The new version number (1, 2, ... in registration order).
-    version: u32,
-}
-
-/// `GET /v1/schemas`: the catalogue.
-#[derive(Serialize, JsonSchema)]
-pub struct SchemaList {
-    /// One summary per event type.
-    schemas: Vec<TypeSummary>,
-}
-
-/// `PUT /v1/schemas/{type}/compatibility`: the new mode.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetMode {
-    /// How future versions of the type must relate to the existing ones.
-    mode: Mode,
-}
-
-/// The compatibility mode now in force.
-#[derive(Serialize, JsonSchema)]
-pub struct ModeSet {
-    /// The event type.
-    #[serde(rename = "type")]
-    kind: String,
-    /// Its compatibility mode.
-    mode: Mode,
-}
-
-/// A contract version was deprecated (it is kept, never removed).
-#[derive(Serialize, JsonSchema)]
-pub struct Deprecated {
-    /// The event type.
-    #[serde(rename = "type")]
-    kind: String,
-    /// The deprecated version.
-    version: u32,
-    /// Always true.
-    deprecated: bool,
-}
 
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(v)| v)

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{ApiError, auth, cors, limits};
 use crate::auth::AuthError;
 use crate::auth::jwt::Claims;
-use crate::limits::TenantLimits;
+use crate::limits::{LimitsInForce, TenantLimits};
 use crate::log::Position;
 use crate::plugins::gate::Context;
 use crate::sse::connection::{self, Request, Timing};

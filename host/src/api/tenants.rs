@@ -6,109 +6,21 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use beacon_protocol::api::keys::{
+    CreateKey, CreatedKey, JwtKeyInfo, JwtKeys, KeyInfo, KeyList, SetJwtKeys,
+};
+use beacon_protocol::api::tenants::{
+    CreateTenant, CreatedTenant, TenantInfo, TenantLimits, TenantList, UpdateTenant,
+};
 
 use super::{ApiError, auth};
-use crate::auth::jwt::{KeyAlg, KeyError, MAX_PUBLIC_KEYS, PublicKey};
+use crate::auth::jwt::{KeyError, MAX_PUBLIC_KEYS, PublicKey};
 use crate::auth::{jwt, secrets};
-use crate::limits::TenantLimits;
 use crate::plugins::dead_letters;
 use crate::state::AppState;
 use crate::tenants::{
     ApiKey, MAX_CORS_ORIGINS, MAX_ORIGIN_LEN, MAX_TENANT_ID_LEN, Scope, Tenant, valid_tenant_id,
 };
-
-/// `POST /v1/tenants`: a new tenant.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTenant {
-    /// The tenant id: 1-63 characters of `a-z 0-9 -`, starting with a
-    /// letter or digit.
-    #[schemars(length(min = 1, max = MAX_TENANT_ID_LEN), pattern(r"^[a-z0-9][a-z0-9-]*$"))]
-    id: String,
-    /// Accept events whose type has no contract; they are stored
-    /// unchecked (default false).
-    #[serde(default)]
-    allow_unregistered_types: bool,
-    /// The tenant's own limits; absent ones take the server defaults.
-    #[serde(default)]
-    limits: Option<crate::limits::TenantLimits>,
-    /// Browser origins (`scheme://host[:port]`, e.g.
-    /// `https://app.example.com`) whose pages may read the tenant's stream
-    /// with the `beacon_token` cookie, besides the server's own list. No
-    /// wildcards; at most 50 (default none).
-    #[serde(default)]
-    #[schemars(length(max = MAX_CORS_ORIGINS), inner(length(min = 1, max = MAX_ORIGIN_LEN)))]
-    cors_origins: Vec<String>,
-    /// Append `presence.joined` / `presence.left` events to the tenant's
-    /// stream, for subscribers that ask with `types=presence.*` (default
-    /// false: each costs a log entry).
-    #[serde(default)]
-    presence_events: bool,
-}
-
-/// Returned once, at creation: the only time the secrets are shown.
-#[derive(Serialize, JsonSchema)]
-pub struct CreatedTenant {
-    /// The tenant id.
-    id: String,
-    /// The tenant's API key (`bk_...`), sent as `Authorization: Bearer`
-    /// to publish and mint subscriber tokens. Stored hashed: it cannot be
-    /// shown again.
-    api_key: String,
-    /// The id of that first key (it has every scope).
-    key_id: String,
-    /// The HS256 secret subscriber tokens of this tenant are signed with.
-    signing_secret: String,
-}
-
-/// `POST /v1/tenants/{id}/keys`: a new API key, optionally rotating an old one.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateKey {
-    /// What the key may do (default: every scope).
-    #[serde(default)]
-    scopes: Option<Vec<Scope>>,
-    /// The id of a key this one replaces: it keeps working for
-    /// `overlap_s` seconds, then stops.
-    #[serde(default)]
-    rotate: Option<String>,
-    /// With `rotate`: how long the old key still works (default 3600, at
-    /// most 30 days; 0 revokes it at once).
-    #[serde(default)]
-    overlap_s: Option<u64>,
-}
-
-/// A new API key: the only time the key itself is shown.
-#[derive(Serialize, JsonSchema)]
-pub struct CreatedKey {
-    /// The key's public id (`k_...`).
-    id: String,
-    /// The key (`bk_...`). Stored hashed: it cannot be shown again.
-    api_key: String,
-    scopes: Vec<Scope>,
-    /// With `rotate`: when the replaced key stops working (Unix seconds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rotated_key_expires_at: Option<u64>,
-}
-
-/// An API key without its secret.
-#[derive(Serialize, JsonSchema)]
-pub struct KeyInfo {
-    id: String,
-    scopes: Vec<Scope>,
-    /// Unix seconds.
-    created_at: u64,
-    /// Unix seconds after which the key no longer works, if set.
-    expires_at: Option<u64>,
-}
-
-/// `GET /v1/tenants/{id}/keys`.
-#[derive(Serialize, JsonSchema)]
-pub struct KeyList {
-    keys: Vec<KeyInfo>,
-}
 
 /// The tenant `id`, or 404.
 async fn existing(state: &AppState, id: &str) -> Result<Tenant, ApiError> {
@@ -136,28 +48,6 @@ fn new_key(tenant: &str, scopes: Vec<Scope>) -> (ApiKey, String) {
         expires_at: None,
     };
     (record, api_key)
-}
-
-/// A tenant, without its secrets.
-#[derive(Serialize, JsonSchema)]
-pub struct TenantInfo {
-    /// The tenant id.
-    id: String,
-    /// When the tenant was created, in Unix seconds.
-    created_at: u64,
-    /// Whether events of types without a contract are accepted.
-    allow_unregistered_types: bool,
-    /// A disabled tenant can neither publish nor open streams.
-    disabled: bool,
-    /// The tenant's own limits; absent fields take the server's defaults.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limits: Option<TenantLimits>,
-    /// Browser origins whose pages may read the tenant's stream with the
-    /// `beacon_token` cookie, besides the server's own list.
-    cors_origins: Vec<String>,
-    /// Whether `presence.joined` / `presence.left` are appended to the
-    /// tenant's stream.
-    presence_events: bool,
 }
 
 impl From<Tenant> for TenantInfo {
@@ -203,13 +93,6 @@ fn checked_origins(origins: Vec<String>) -> Result<Vec<String>, ApiError> {
         }
     }
     Ok(checked)
-}
-
-/// `GET /v1/tenants`: every tenant.
-#[derive(Serialize, JsonSchema)]
-pub struct TenantList {
-    /// The tenants, without their secrets.
-    tenants: Vec<TenantInfo>,
 }
 
 pub async fn create(
@@ -373,43 +256,6 @@ pub async fn delete_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT /v1/tenants/{id}/jwt-keys`: the public keys the tenant signs its own
-/// subscriber tokens with. Replaces the registered set.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetJwtKeys {
-    /// Keys in PEM form (SPKI `-----BEGIN PUBLIC KEY-----`).
-    #[serde(default)]
-    keys: Vec<PemKey>,
-    /// And/or a JWKS document (`{"keys": [...]}`), each key with `kid` and
-    /// `alg` EdDSA or RS256.
-    #[serde(default)]
-    jwks: Option<serde_json::Value>,
-}
-
-/// One public key in PEM form.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PemKey {
-    /// Matched against the `kid` header of the tenant's tokens.
-    #[schemars(length(min = 1, max = 128))]
-    kid: String,
-    alg: KeyAlg,
-    pem: String,
-}
-
-/// The registered keys (public halves: safe to show).
-#[derive(Serialize, JsonSchema)]
-pub struct JwtKeys {
-    keys: Vec<JwtKeyInfo>,
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct JwtKeyInfo {
-    kid: String,
-    alg: KeyAlg,
-}
-
 pub async fn set_jwt_keys(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -459,35 +305,6 @@ pub async fn set_jwt_keys(
         })
         .collect();
     Ok(Json(JwtKeys { keys }))
-}
-
-/// `PATCH /v1/tenants/{id}`: change a tenant's settings. Absent fields stay.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateTenant {
-    /// Disable (`true`) or re-enable (`false`) the tenant. A disabled
-    /// tenant's publishes and new streams are refused at once (403
-    /// `tenant_disabled`); streams already open end when their token expires.
-    #[serde(default)]
-    disabled: Option<bool>,
-    /// Accept events whose type has no contract.
-    #[serde(default)]
-    allow_unregistered_types: Option<bool>,
-    /// Replaces the tenant's limits (`{}` returns every limit to the
-    /// server's default). Caps and rates apply to the next connection or
-    /// publish; plugin limits to the next plugin call.
-    #[serde(default)]
-    limits: Option<TenantLimits>,
-    /// Replaces the browser origins whose pages may read the tenant's
-    /// stream with the `beacon_token` cookie (`[]` removes them all). At
-    /// once for new streams.
-    #[serde(default)]
-    #[schemars(length(max = MAX_CORS_ORIGINS), inner(length(min = 1, max = MAX_ORIGIN_LEN)))]
-    cors_origins: Option<Vec<String>>,
-    /// Turn `presence.joined` / `presence.left` events on or off, for
-    /// changes from then on.
-    #[serde(default)]
-    presence_events: Option<bool>,
 }
 
 pub async fn update(

@@ -5,66 +5,22 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::{ApiError, auth};
 use crate::auth::jwt::{self, Claims};
 use crate::sse::filter::Filter;
 use crate::state::AppState;
 use crate::tenants::Scope;
+use beacon_protocol::api::tokens::{
+    DEFAULT_TTL_S, MAX_EXTRA_CLAIMS_BYTES, MAX_TTL_S, MintToken, Minted,
+};
 use beacon_protocol::envelope::MAX_USER_ID_LEN;
 
-/// Default token lifetime.
-pub const DEFAULT_TTL_S: u64 = 3600;
-/// Longest token lifetime: 30 days.
-pub const MAX_TTL_S: u64 = 30 * 24 * 3600;
-
-/// `POST /v1/tokens`: the claims of a subscriber token to mint.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MintToken {
-    /// The subscriber's user id (the `sub` claim, matched against events'
-    /// `audience`): 1-128 printable ASCII characters without spaces.
-    #[schemars(length(min = 1, max = MAX_USER_ID_LEN), pattern(r"^[!-~]+$"))]
-    sub: String,
-    /// Lifetime in seconds: default 3600, at most 30 days (2592000).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = MAX_TTL_S))]
-    ttl_s: Option<u64>,
-    /// Allow-list of event types the token may receive: exact types,
-    /// `prefix.*` wildcards or `*`. Absent: every type.
-    #[serde(default)]
-    types: Option<Vec<String>>,
-    /// Allow-list of subjects the token may receive: exact subjects,
-    /// `prefix*` wildcards or `*`. Absent: every subject.
-    #[serde(default)]
-    subjects: Option<Vec<String>>,
-    /// More claims for the tenant's deliver plugins, e.g. `{"vip": true}`:
-    /// a JSON object of at most 2048 bytes, without the reserved names
-    /// `sub`, `tenant`, `exp`, `nbf`, `iat`, `types`, `subjects`, `aud`,
-    /// `iss`, `jti`.
-    #[serde(default)]
-    claims: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// Largest `claims` object, as JSON.
-pub const MAX_EXTRA_CLAIMS_BYTES: usize = 2048;
 /// Claims Beacon sets itself, or that token validation gives a meaning
 /// (`aud`, `iss`) a minted token must not carry.
 const RESERVED_CLAIMS: [&str; 10] = [
     "sub", "tenant", "exp", "nbf", "iat", "types", "subjects", "aud", "iss", "jti",
 ];
-
-/// A minted subscriber token.
-#[derive(Serialize, JsonSchema)]
-pub struct Minted {
-    /// The JWT (HS256, signed with the tenant's signing secret), sent as
-    /// `Authorization: Bearer` or `?access_token=` on `GET /v1/stream`.
-    token: String,
-    /// When the token expires, in Unix seconds (the `exp` claim).
-    expires_at: u64,
-}
 
 pub async fn mint(
     State(state): State<AppState>,

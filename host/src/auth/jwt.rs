@@ -8,6 +8,7 @@
 //! the token's `kid`. So `alg: none` and algorithm confusion (an HS256
 //! token "signed" with a public key) are refused.
 
+pub use beacon_protocol::api::keys::KeyAlg;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -62,19 +63,11 @@ pub const MAX_PUBLIC_KEYS: usize = 10;
 /// Largest PEM accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 8 * 1024;
 
-/// Asymmetric algorithms a tenant may register keys for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub enum KeyAlg {
-    EdDSA,
-    RS256,
-}
-
-impl KeyAlg {
-    fn algorithm(self) -> Algorithm {
-        match self {
-            KeyAlg::EdDSA => Algorithm::EdDSA,
-            KeyAlg::RS256 => Algorithm::RS256,
-        }
+/// The `jsonwebtoken` algorithm of a registered key's algorithm.
+fn algorithm(alg: KeyAlg) -> Algorithm {
+    match alg {
+        KeyAlg::EdDSA => Algorithm::EdDSA,
+        KeyAlg::RS256 => Algorithm::RS256,
     }
 }
 
@@ -190,7 +183,7 @@ pub fn verify_for_tenant(
             let kid = header.kid.as_deref().ok_or(AuthError::Invalid)?;
             let key = keys
                 .iter()
-                .find(|k| k.kid == kid && k.alg.algorithm() == header.alg)
+                .find(|k| k.kid == kid && algorithm(k.alg) == header.alg)
                 .ok_or(AuthError::Invalid)?;
             let decoding = key.decoding_key().map_err(|_| AuthError::Invalid)?;
             verify_with(token, &decoding, header.alg)

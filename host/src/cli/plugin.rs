@@ -18,8 +18,8 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use beacon::api::plugins::MAX_NAME_LEN;
 use beacon::plugins::logs::MAX_LINES;
+use beacon_protocol::api::plugins::MAX_NAME_LEN;
 
 use super::http::{Body, Client, TenantServer};
 use super::plugin_template as template;

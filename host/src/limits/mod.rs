@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+pub use beacon_protocol::api::tenants::TenantLimits;
 
 use crate::config::Settings;
-use crate::presence::{CapPolicy, Caps};
+use crate::presence::Caps;
 
 /// A sustained rate with a burst allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,82 +102,17 @@ pub trait RateLimiter: Send + Sync + 'static {
 
 pub type SharedLimiter = Arc<dyn RateLimiter>;
 
-/// A tenant's own limits (`limits` in `POST /v1/tenants`); each absent
-/// field takes the server's default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TenantLimits {
-    /// Open streams per user (`sub`), on all nodes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_connections_per_user: Option<u32>,
-    /// What happens to a user's connection above their cap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_cap_policy: Option<CapPolicy>,
-    /// Open streams of the tenant, on all nodes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub max_connections_per_tenant: Option<u32>,
-    /// Events published per second, sustained.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub publish_rate: Option<u32>,
-    /// Events that may be published at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub publish_burst: Option<u32>,
-    /// Wall time one plugin call may take, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub plugin_timeout_ms: Option<u64>,
-    /// Instructions (wasm fuel) one plugin call may use.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub plugin_fuel: Option<u64>,
-    /// Linear memory of one plugin instance, in bytes (at most the node's
-    /// `--plugin-memory-bytes`, which sizes the instance pool).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub plugin_memory_bytes: Option<u64>,
-    /// Largest event or answer a plugin may return, in bytes of JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub plugin_output_bytes: Option<u64>,
+/// What a tenant's own limits ([`TenantLimits`], a wire type) mean on this
+/// node: each absent field takes the node's setting.
+pub trait LimitsInForce {
+    /// The connection caps in force: overrides, else the defaults.
+    fn caps(this: Option<&Self>, settings: &Settings) -> Caps;
+    /// The publish quota in force.
+    fn publish(this: Option<&Self>, settings: &Settings) -> Quota;
 }
 
-impl TenantLimits {
-    /// Rejects zero values (a zero cap or rate would lock the tenant out).
-    pub fn check(&self) -> Result<(), String> {
-        let fields = [
-            ("max_connections_per_user", self.max_connections_per_user),
-            (
-                "max_connections_per_tenant",
-                self.max_connections_per_tenant,
-            ),
-            ("publish_rate", self.publish_rate),
-            ("publish_burst", self.publish_burst),
-        ];
-        for (name, value) in fields {
-            if value == Some(0) {
-                return Err(format!("limits.{name} must be at least 1"));
-            }
-        }
-        let plugin_fields = [
-            ("plugin_timeout_ms", self.plugin_timeout_ms),
-            ("plugin_fuel", self.plugin_fuel),
-            ("plugin_memory_bytes", self.plugin_memory_bytes),
-            ("plugin_output_bytes", self.plugin_output_bytes),
-        ];
-        for (name, value) in plugin_fields {
-            if value == Some(0) {
-                return Err(format!("limits.{name} must be at least 1"));
-            }
-        }
-        Ok(())
-    }
-
-    /// The connection caps in force: overrides, else the defaults.
-    pub fn caps(this: Option<&Self>, settings: &Settings) -> Caps {
+impl LimitsInForce for TenantLimits {
+    fn caps(this: Option<&Self>, settings: &Settings) -> Caps {
         let o = this.cloned().unwrap_or_default();
         Caps {
             per_user: o
@@ -190,8 +125,7 @@ impl TenantLimits {
         }
     }
 
-    /// The publish quota in force.
-    pub fn publish(this: Option<&Self>, settings: &Settings) -> Quota {
+    fn publish(this: Option<&Self>, settings: &Settings) -> Quota {
         let o = this.cloned().unwrap_or_default();
         Quota {
             per_second: o.publish_rate.unwrap_or(settings.publish_rate),

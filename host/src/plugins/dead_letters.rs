@@ -11,8 +11,7 @@
 //! loop includes these streams). Nobody subscribes to them: they are read
 //! page by page with [`DeadLetters::list`].
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+pub use beacon_protocol::api::dead_letters::{DeadLetter, DeadLetterEntry, DeadLetterPage};
 
 use crate::log::{EventMeta, LogError, NewEvent, Offset, Position, SharedLog};
 
@@ -20,7 +19,7 @@ use crate::log::{EventMeta, LogError, NewEvent, Offset, Position, SharedLog};
 pub const STREAM_SUFFIX: &str = "/dead-letters";
 
 /// Most dead letters one [`DeadLetters::list`] call returns.
-pub const MAX_PAGE: usize = 100;
+pub const MAX_PAGE: usize = beacon_protocol::api::dead_letters::MAX_PAGE;
 
 /// Longest `reason` kept, in bytes; a longer one is cut (at a character
 /// boundary).
@@ -39,44 +38,6 @@ const KIND: &str = "beacon.dead-letter";
 /// The dead-letter stream of `tenant`.
 pub fn stream(tenant: &str) -> String {
     format!("{tenant}{STREAM_SUFFIX}")
-}
-
-/// One event the plugin pipeline could not process.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DeadLetter {
-    /// The event as received.
-    pub event: serde_json::Value,
-    /// The plugin that failed on it.
-    pub plugin: String,
-    /// The plugin's version that ran.
-    pub version: u32,
-    /// What went wrong, as a short code: `timeout`, `out_of_fuel`, `trap`,
-    /// `quarantined` …
-    pub code: String,
-    /// What went wrong, for people.
-    pub reason: String,
-    /// When, in RFC 3339.
-    pub time: String,
-}
-
-/// A stored dead letter with its id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DeadLetterEntry {
-    /// Its position in the tenant's dead-letter log (also a cursor: list
-    /// with `after` set to it for the letters that came next).
-    pub id: String,
-    #[serde(flatten)]
-    pub letter: DeadLetter,
-}
-
-/// One page of a tenant's dead letters, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DeadLetterPage {
-    /// The letters of this page, oldest first.
-    pub dead_letters: Vec<DeadLetterEntry>,
-    /// The cursor of the next page; absent when this page reached the end.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<String>,
 }
 
 /// Why a dead-letter call failed.

@@ -3,46 +3,32 @@
 //! failure, a quarantine). A bounded ring per (tenant, plugin) on each
 //! node: `GET /v1/plugins/{name}/logs` shows the node that answers.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use schemars::JsonSchema;
-use serde::Serialize;
+pub use beacon_protocol::api::plugins::LogEntry;
 
 use super::runtime::{LogLevel, LogLine, LogSink, LogSource};
 
 /// Lines kept per plugin; older lines are dropped first.
-pub const MAX_LINES: usize = 500;
-
-/// One line of a plugin's log, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct LogEntry {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    /// `debug`, `info`, `warn` or `error`.
-    pub level: &'static str,
-    /// `log` (the log import), `stdout`, `stderr`, or `host` (written by
-    /// Beacon about the plugin: failures, quarantine).
-    pub source: &'static str,
-    /// The line's text.
-    pub message: String,
-}
+pub const MAX_LINES: usize = beacon_protocol::api::plugins::MAX_LOG_LINES;
 
 impl From<LogLine> for LogEntry {
     fn from(line: LogLine) -> LogEntry {
         LogEntry {
             time_ms: line.time_ms,
-            level: match line.level {
+            level: Cow::Borrowed(match line.level {
                 LogLevel::Debug => "debug",
                 LogLevel::Info => "info",
                 LogLevel::Warn => "warn",
                 LogLevel::Error => "error",
-            },
-            source: match line.source {
+            }),
+            source: Cow::Borrowed(match line.source {
                 LogSource::Log => "log",
                 LogSource::Stdout => "stdout",
                 LogSource::Stderr => "stderr",
-            },
+            }),
             message: line.message,
         }
     }
@@ -82,8 +68,8 @@ impl PluginLog {
     pub fn host(&self, level: &'static str, message: String) {
         self.push(LogEntry {
             time_ms: crate::log::now_ms(),
-            level,
-            source: "host",
+            level: Cow::Borrowed(level),
+            source: Cow::Borrowed("host"),
             message,
         });
     }
@@ -125,7 +111,7 @@ mod tests {
         let recent: Vec<_> = log.recent(10).into_iter().map(|e| e.message).collect();
         assert_eq!(recent, ["line 3", "line 4", "failed"]);
         let last = log.recent(1);
-        assert_eq!((last[0].source, last[0].level), ("host", "error"));
+        assert_eq!((&*last[0].source, &*last[0].level), ("host", "error"));
         assert_eq!(log.recent(2)[0].source, "stdout");
     }
 }

@@ -10,9 +10,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use beacon_protocol::api::plugins::{LatencyView, PluginStatsView};
 use hdrhistogram::Histogram;
-use schemars::JsonSchema;
-use serde::Serialize;
 
 /// Calls of plugins, by `outcome`: `keep`, `modify`, `drop`, `reject`,
 /// `allow`, `deny`, `convert`, `failure`, `skipped` (quarantined).
@@ -90,49 +89,6 @@ pub struct PluginStats {
     /// Call latency in µs. A `std` mutex: held only to record or read one
     /// value, never across an await.
     latency: Mutex<Histogram<u64>>,
-}
-
-/// A plugin's counters as `GET /v1/stats` shows them (this node, since the
-/// plugin was first activated here).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-pub struct PluginStatsView {
-    /// Hook calls made (quarantine skips not included).
-    pub calls: u64,
-    /// Publish hook: events stored unchanged.
-    pub keeps: u64,
-    /// Publish hook: events replaced by the plugin's version.
-    pub modifies: u64,
-    /// Publish hook: events dropped.
-    pub drops: u64,
-    /// Publish hook: events refused (422 to the publisher).
-    pub rejects: u64,
-    /// Deliver hook: subscriber groups that received an event.
-    pub allows: u64,
-    /// Deliver hook: subscriber groups an event was held back from.
-    pub denies: u64,
-    /// Convert hook: events converted.
-    pub converts: u64,
-    /// Calls that failed (trap, timeout, memory, fuel, bad output).
-    pub failures: u64,
-    /// Events that passed a quarantined plugin without a call.
-    pub skipped: u64,
-    /// Events this plugin sent to dead letters.
-    pub dead_letters: u64,
-    /// Call latency percentiles, microseconds.
-    pub latency_us: LatencyView,
-}
-
-/// Latency percentiles, microseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-pub struct LatencyView {
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// Slowest call.
-    pub max: u64,
 }
 
 impl PluginStats {

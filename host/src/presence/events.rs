@@ -17,10 +17,10 @@
 //! a tenant's run of changes in one append. A change that finds the queue
 //! full is dropped and counted (`beacon_presence_events_dropped_total`).
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::Change;
+pub use beacon_protocol::api::presence::PresenceChange;
 use beacon_protocol::envelope::{PublishEvent, valid_subject};
 
 use crate::event::{new_event, now_rfc3339};
@@ -34,17 +34,6 @@ pub const LEFT: &str = "presence.left";
 pub const MAX_QUEUED: usize = 10_000;
 /// Most changes appended per log call.
 const MAX_BATCH: usize = 256;
-
-/// The `data` of `presence.joined` and `presence.left`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct PresenceChange {
-    /// The user: the subscriber token's `sub`.
-    pub user: String,
-    /// Orders the tenant's presence changes: of two events about one user,
-    /// the one with the greater `seq` is the later change, whichever node
-    /// saw it (events of different nodes may reach the log out of order).
-    pub seq: u64,
-}
 
 /// A presence change as an event of the tenant's log. Its subject is
 /// `user/<user>` when that is a valid subject, so subject filters and the

@@ -34,41 +34,10 @@ pub mod tracker;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+pub use beacon_protocol::api::presence::{Online, OnlineUser};
+pub use beacon_protocol::api::tenants::CapPolicy;
 
 pub use tracker::Tracker;
-
-/// What happens when a user opens one connection more than their cap.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum CapPolicy {
-    /// The new connection is refused (429 `too_many_connections`).
-    #[default]
-    RefuseNewest,
-    /// The user's oldest connection is closed (`beacon.closed`,
-    /// reason `replaced`) and the new one admitted.
-    CloseOldest,
-}
-
-impl CapPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CapPolicy::RefuseNewest => "refuse-newest",
-            CapPolicy::CloseOldest => "close-oldest",
-        }
-    }
-}
 
 /// The caps a new connection is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,57 +108,6 @@ pub enum Admission {
     UserFull { cap: u32 },
     /// The tenant already has `cap` live connections.
     TenantFull { cap: u32 },
-}
-
-/// A user online in a tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct OnlineUser {
-    /// The subscriber's `sub` claim.
-    pub user: String,
-    /// Open connections of this user, on every node.
-    pub connections: u32,
-}
-
-/// `GET /v1/presence`: who is online in the tenant, on every node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Online {
-    /// Users with at least one open connection, ordered by user.
-    pub users: Vec<OnlineUser>,
-    /// Open connections of the tenant in all.
-    pub connections: u32,
-    /// The `seq` of the tenant's last presence change (0: none yet): of
-    /// the `presence.joined` / `presence.left` events, those with a greater
-    /// `seq` happened after this list was read.
-    pub seq: u64,
-}
-
-impl Online {
-    /// Groups `(user)` per live connection into the answer.
-    fn from_users<'a>(users: impl Iterator<Item = &'a str>, seq: u64) -> Online {
-        let mut counts = std::collections::BTreeMap::<&str, u32>::new();
-        let mut connections = 0u32;
-        for user in users {
-            *counts.entry(user).or_default() += 1;
-            connections += 1;
-        }
-        Online {
-            users: counts
-                .into_iter()
-                .map(|(user, connections)| OnlineUser {
-                    user: user.to_owned(),
-                    connections,
-                })
-                .collect(),
-            connections,
-            seq,
-        }
-    }
-
-    /// Keeps only the users `keep` allows (the connection count follows).
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        self.users.retain(|u| keep(&u.user));
-        self.connections = self.users.iter().map(|u| u.connections).sum();
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

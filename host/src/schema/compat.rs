@@ -15,95 +15,34 @@
 //! object is compatible. The rules, one row each, are the table in
 //! `docs/contracts.md`; each row has a test below named after it.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::subset::{Inclusion, Side};
+pub use beacon_protocol::api::schemas::{CheckResult, Mode};
 use beacon_protocol::envelope::FieldError;
 
-/// How a type's new versions must relate to its existing ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Mode {
-    /// The default: readers of the new version can read every event valid
-    /// under the newest existing one.
-    #[default]
-    Backward,
-    /// Readers still on the newest existing version can read every event
-    /// valid under the new one.
-    Forward,
-    /// Both `BACKWARD` and `FORWARD`, against the newest existing version.
-    Full,
-    /// `BACKWARD` against every existing version.
-    BackwardTransitive,
-    /// `FORWARD` against every existing version.
-    ForwardTransitive,
-    /// `FULL` against every existing version.
-    FullTransitive,
-    /// No check.
-    None,
+/// Whether `mode` checks that readers of the new version can read the old ones.
+fn backward(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Backward | Mode::Full | Mode::BackwardTransitive | Mode::FullTransitive
+    )
 }
 
-impl Mode {
-    pub const ALL: [Mode; 7] = [
-        Mode::Backward,
-        Mode::Forward,
-        Mode::Full,
-        Mode::BackwardTransitive,
-        Mode::ForwardTransitive,
-        Mode::FullTransitive,
-        Mode::None,
-    ];
-
-    /// The wire name, e.g. `"BACKWARD_TRANSITIVE"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Backward => "BACKWARD",
-            Mode::Forward => "FORWARD",
-            Mode::Full => "FULL",
-            Mode::BackwardTransitive => "BACKWARD_TRANSITIVE",
-            Mode::ForwardTransitive => "FORWARD_TRANSITIVE",
-            Mode::FullTransitive => "FULL_TRANSITIVE",
-            Mode::None => "NONE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-
-    fn backward(self) -> bool {
-        matches!(
-            self,
-            Mode::Backward | Mode::Full | Mode::BackwardTransitive | Mode::FullTransitive
-        )
-    }
-
-    fn forward(self) -> bool {
-        matches!(
-            self,
-            Mode::Forward | Mode::Full | Mode::ForwardTransitive | Mode::FullTransitive
-        )
-    }
-
-    fn transitive(self) -> bool {
-        matches!(
-            self,
-            Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
-        )
-    }
+/// Whether `mode` checks that readers of the old versions can read the new one.
+fn forward(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Forward | Mode::Full | Mode::ForwardTransitive | Mode::FullTransitive
+    )
 }
 
-/// The answer to "could this schema be registered now?".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-pub struct CheckResult {
-    /// Whether registering it now would succeed.
-    pub compatible: bool,
-    /// Every reason it could not, each with the JSON pointer concerned
-    /// (into the candidate schema, or into the old version for what the
-    /// candidate no longer declares).
-    pub messages: Vec<FieldError>,
+/// Whether `mode` checks against every existing version, not the newest only.
+fn transitive(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::BackwardTransitive | Mode::ForwardTransitive | Mode::FullTransitive
+    )
 }
 
 /// Checks `candidate` against `existing` (`(version, schema)`, oldest
@@ -111,17 +50,17 @@ pub struct CheckResult {
 pub fn check(mode: Mode, existing: &[(u32, &Value)], candidate: &Value) -> Vec<FieldError> {
     let against: &[(u32, &Value)] = match (mode, existing.last()) {
         (Mode::None, _) | (_, None) => return Vec::new(),
-        (m, Some(_)) if m.transitive() => existing,
+        (m, Some(_)) if transitive(m) => existing,
         (_, Some(_)) => &existing[existing.len() - 1..],
     };
     let mut reasons = Vec::new();
     for (version, old) in against {
         let old_name = format!("version {version}");
-        if mode.backward() {
+        if backward(mode) {
             let found = Inclusion::new(old, candidate, &old_name, "the new schema").run();
             push(&mut reasons, found, "backward", *version);
         }
-        if mode.forward() {
+        if forward(mode) {
             let found = Inclusion::new(candidate, old, "the new schema", &old_name)
                 .pointers_into(Side::A)
                 .run();

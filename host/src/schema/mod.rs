@@ -36,12 +36,7 @@ pub mod store;
 pub mod subset;
 pub mod validate;
 
-use std::fmt;
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
+pub use beacon_protocol::api::schemas::Contract;
 use beacon_protocol::envelope::FieldError;
 pub use compat::{CheckResult, Mode};
 pub use registry::{Registry, TypeInfo, TypeSummary};
@@ -61,26 +56,6 @@ pub const MAX_TYPES: usize = 1000;
 pub const MAX_VIOLATIONS: usize = 50;
 /// The `$schema` URI of draft 2020-12, the only draft accepted.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
-
-/// One version of one event type's contract. Versions are immutable: only
-/// `deprecated` may change after registration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Contract {
-    /// The event type, e.g. `order.created`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// 1, 2, … in registration order.
-    pub version: u32,
-    /// The JSON Schema (draft 2020-12) the event's `data` must match.
-    pub schema: Value,
-    /// A deprecated version is not used for new events (publishing against
-    /// it is rejected, and it is skipped when the publisher names no
-    /// version); subscribers may still ask for its view.
-    #[serde(default)]
-    pub deprecated: bool,
-    /// Unix seconds.
-    pub created_at: u64,
-}
 
 /// Errors of the registry and its stores. A publish-time validation failure
 /// is not one of these: it is an expected outcome ([`Invalid`]).
@@ -133,12 +108,6 @@ fn summary(items: &[FieldError]) -> String {
         out.push_str(&item.message);
     }
     out
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Unix seconds from the system clock.

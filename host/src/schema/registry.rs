@@ -28,8 +28,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use jsonschema::Validator;
-use schemars::JsonSchema;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +37,7 @@ use super::project::{project, projectable};
 use super::store::{SharedContracts, StoredCatalogue};
 use super::validate::{Invalid, compile, violations};
 use super::{Contract, MAX_TYPES, MAX_VERSIONS, SchemaError, now_s};
+pub use beacon_protocol::api::schemas::{TypeInfo, TypeSummary};
 use beacon_protocol::envelope::{FieldError, valid_type};
 
 /// How often [`Registry::watch`] polls the store's revision.
@@ -93,37 +92,6 @@ struct Snapshot {
     /// The store revision this snapshot reflects; `None` before the first load.
     revision: Option<u64>,
     types: HashMap<String, Entry>,
-}
-
-/// One event type in the catalogue listing.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct TypeSummary {
-    /// The event type, e.g. `order.created`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Its compatibility mode.
-    pub mode: Mode,
-    /// The newest version, deprecated or not (`null`: only a mode is set).
-    pub latest: Option<u32>,
-    /// The version used when a publisher names none: the newest not
-    /// deprecated (`null`: none).
-    pub default_version: Option<u32>,
-    /// Every registered version, oldest first.
-    pub versions: Vec<u32>,
-    /// The deprecated versions.
-    pub deprecated: Vec<u32>,
-}
-
-/// One event type with every version's contract.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct TypeInfo {
-    /// The event type, e.g. `order.created`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Its compatibility mode.
-    pub mode: Mode,
-    /// Every version's contract, oldest first.
-    pub versions: Vec<Contract>,
 }
 
 pub struct Registry {

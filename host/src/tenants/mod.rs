@@ -16,8 +16,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-/// Longest tenant id.
-pub const MAX_TENANT_ID_LEN: usize = 63;
+pub use beacon_protocol::api::keys::Scope;
+pub use beacon_protocol::api::tenants::{MAX_CORS_ORIGINS, MAX_ORIGIN_LEN, MAX_TENANT_ID_LEN};
 
 /// A tenant as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,37 +53,8 @@ pub struct Tenant {
     pub presence_events: bool,
 }
 
-/// Most browser origins one tenant may list in `cors_origins`.
-pub const MAX_CORS_ORIGINS: usize = 50;
-/// Longest origin a tenant may list (a host name is at most 253 characters).
-pub const MAX_ORIGIN_LEN: usize = 253;
-
 /// Most API keys one tenant may hold (rotation needs two at a time).
 pub const MAX_KEYS_PER_TENANT: usize = 20;
-
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Publish events and mint subscriber tokens.
-    Publish,
-    /// Manage the tenant's plugins.
-    Plugins,
-    /// Read dead letters, stats and presence.
-    Read,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Publish, Scope::Plugins, Scope::Read];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Publish => "publish",
-            Scope::Plugins => "plugins",
-            Scope::Read => "read",
-        }
-    }
-}
 
 /// One API key of a tenant, as stored: never the key itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

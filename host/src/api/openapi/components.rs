@@ -7,6 +7,22 @@
 //! answers as they are serialised (an optional field of an answer is
 //! absent, or `null`, exactly as the server writes it).
 
+use beacon_protocol::api::dead_letters::DeadLetterPage;
+use beacon_protocol::api::health::{Health, Readiness};
+use beacon_protocol::api::keys::{CreateKey, CreatedKey, JwtKeys, KeyList, SetJwtKeys};
+use beacon_protocol::api::plugins::{
+    Activate, DeliverTest, Logs, PluginList, PluginView, TestResult, Uploaded,
+};
+use beacon_protocol::api::presence::{Online, PresenceChange};
+use beacon_protocol::api::publish::{NotStored, PartiallyPublished, Published, PublishedBatch};
+use beacon_protocol::api::schemas::{
+    CheckResult, Contract, Deprecated, Mode, ModeSet, Registered, SchemaList, SetMode, TypeInfo,
+};
+use beacon_protocol::api::stats::{Stats, TenantStats};
+use beacon_protocol::api::tenants::{
+    CreateTenant, CreatedTenant, TenantInfo, TenantLimits, TenantList, UpdateTenant,
+};
+use beacon_protocol::api::tokens::{MintToken, Minted};
 use beacon_protocol::control::{
     Closed, Connected, Gap, Incompatible, Overflow, Shutdown, TokenExpired,
 };
@@ -15,25 +31,6 @@ use beacon_protocol::error::ErrorBody;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value};
-
-use crate::api::health::{Health, Readiness};
-use crate::api::ops::{Stats, TenantStats};
-use crate::api::plugins::{
-    Activate, DeliverTest, Logs, PluginList, PluginView, TestResult, Uploaded,
-};
-use crate::api::publish::{NotStored, PartiallyPublished, Published, PublishedBatch};
-use crate::api::schemas::{Deprecated, ModeSet, Registered, SchemaList, SetMode};
-use crate::api::tenants::{
-    CreateKey, CreateTenant, CreatedKey, CreatedTenant, JwtKeys, KeyList, SetJwtKeys, TenantInfo,
-    TenantList, UpdateTenant,
-};
-use crate::api::tokens::{MintToken, Minted};
-use crate::limits::TenantLimits;
-use crate::plugins::dead_letters::DeadLetterPage;
-use crate::presence::Online;
-use crate::presence::events::PresenceChange;
-use crate::schema::compat::{CheckResult, Mode};
-use crate::schema::{Contract, TypeInfo};
 
 /// Which way a type crosses the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,10 @@
 //! notice a change made by another with one cheap read. Validating and
 //! compiling components is the runtime's job; names are checked by the API.
 //!
+//! The records of versions, activations and quarantines are the shapes the
+//! API shows, defined with the other wire types in
+//! [`beacon_protocol::api::plugins`] and stored as they are.
+//!
 //! Two backends run the same [`conformance`] suite:
 //! [`embedded::EmbeddedPlugins`] (the node's redb file) and
 //! [`redis::RedisPlugins`] (shared by every node).
@@ -20,6 +24,9 @@ pub mod redis;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+pub use beacon_protocol::api::plugins::{
+    Activation, HooksRecord, InfoRecord, LimitOverrides, OnError, Quarantine, VersionRecord,
+};
 use bytes::Bytes;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -30,28 +37,6 @@ pub const MAX_PLUGINS_PER_TENANT: usize = 32;
 /// Most versions one plugin may hold. Versions are immutable and never
 /// removed one by one: a plugin at the bound must be deleted to start over.
 pub const MAX_VERSIONS: u32 = 100;
-
-/// Which hooks a component exports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct HooksRecord {
-    /// `on-publish`: sees, changes, drops or rejects each published event.
-    pub publish: bool,
-    /// `convert`: turns an event into an older contract version.
-    pub convert: bool,
-    /// `deliver`: decides which subscribers receive an event.
-    pub deliver: bool,
-}
-
-/// What a component says about itself (its `describe` export).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct InfoRecord {
-    /// The name the component gives itself.
-    pub name: String,
-    /// The component's own version string.
-    pub version: String,
-    /// Event type patterns the component is meant for.
-    pub types: Vec<String>,
-}
 
 /// A version about to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,81 +49,6 @@ pub struct NewVersion {
     pub info: InfoRecord,
     /// The component, already validated and bounded by the caller.
     pub wasm: Bytes,
-}
-
-/// One stored version of a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct VersionRecord {
-    /// 1, 2, 3 … per tenant and plugin name.
-    pub version: u32,
-    /// `sha256:<64 hex>` of the component.
-    pub digest: String,
-    /// Size of the component in bytes.
-    pub size: u64,
-    /// The hooks the component exports.
-    pub hooks: HooksRecord,
-    /// What the component says about itself.
-    pub info: InfoRecord,
-    /// When the version was stored, in Unix milliseconds.
-    pub created_ms: u64,
-}
-
-/// What happens to an event when an active plugin fails on it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    /// The event goes on as if the plugin were not there.
-    #[default]
-    FailOpen,
-    /// The event is stopped (and kept as a dead letter).
-    FailClosed,
-}
-
-/// A plugin's own per-call limits, lower than its tenant's; absent fields
-/// take the tenant's limits (or the server's defaults).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct LimitOverrides {
-    /// Wall time one call may take, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    /// Instructions (wasm fuel) one call may use.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fuel: Option<u64>,
-    /// Linear memory of one instance, in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_bytes: Option<u64>,
-    /// Largest event or answer the plugin may return, in bytes of JSON.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_bytes: Option<u64>,
-}
-
-/// Which version of a plugin runs, on what, and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Activation {
-    /// The active version (an existing one).
-    pub version: u32,
-    /// Event type patterns the plugin runs on.
-    pub types: Vec<String>,
-    /// Position among the tenant's plugins: lower runs first.
-    pub order: i32,
-    /// What happens to an event when the plugin fails on it.
-    pub on_error: OnError,
-    /// Lower limits than the tenant's for this plugin (a higher value has no effect).
-    #[serde(default)]
-    pub limits: LimitOverrides,
-    /// When this activation was set, in Unix milliseconds.
-    pub activated_ms: u64,
-}
-
-/// Why a plugin was taken out of the pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct Quarantine {
-    /// Since when, in Unix milliseconds.
-    pub since_ms: u64,
-    /// How many failures in a row, and the last one.
-    pub reason: String,
-    /// Failures counted before the plugin was quarantined.
-    pub failures: u32,
 }
 
 /// Everything stored about one plugin.
