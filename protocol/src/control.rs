@@ -89,6 +89,11 @@ pub enum ClosedReason {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Connected {
     /// This connection's id, for support and logs.
+    // A client reads a `beacon.connected` without one as an empty id, since
+    // nothing depends on it; the schema describes what a node sends, which
+    // always has one.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(!default))]
     pub connection: String,
     /// The tenant whose events the stream carries.
     pub tenant: String,
@@ -320,6 +325,18 @@ mod tests {
             .to_json(),
             r#"{"reason":"tenant_deleted"}"#
         );
+    }
+
+    #[test]
+    fn a_connected_event_without_a_connection_id_still_reads() {
+        let Some(Ok(Control::Connected(connected))) = Control::parse(
+            CONNECTED,
+            r#"{"tenant":"acme","resume":"none","last_event_id":null,"heartbeat_s":15}"#,
+        ) else {
+            panic!("not read");
+        };
+        assert_eq!(connected.connection, "");
+        assert_eq!(connected.heartbeat_s, 15);
     }
 
     #[test]

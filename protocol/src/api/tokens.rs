@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::MAX_USER_ID_LEN;
-
 /// Default token lifetime.
 pub const DEFAULT_TTL_S: u64 = 3600;
 /// Longest token lifetime: 30 days.
@@ -21,7 +19,7 @@ pub struct MintToken {
     /// `audience`): 1-128 printable ASCII characters without spaces.
     #[cfg_attr(
         feature = "schema",
-        schemars(length(min = 1, max = MAX_USER_ID_LEN), pattern(r"^[!-~]+$"))
+        schemars(length(min = 1, max = crate::envelope::MAX_USER_ID_LEN), pattern(r"^[!-~]+$"))
     )]
     pub sub: String,
     /// Lifetime in seconds: default 3600, at most 30 days (2592000).
