@@ -53,6 +53,7 @@ pub use client::{Client, ClientBuilder};
 pub use error::{ClientError, HttpError};
 pub use plugins::Upload;
 pub use publish::{Publication, PublishAnswer, PublishOptions};
+pub use reqwest::{StatusCode, Url};
 pub use stream::{
     Backoff, Disconnect, Event, EventStream, MintTokens, Reconnect, StreamItem, StreamOptions,
     TokenSource,

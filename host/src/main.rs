@@ -1,4 +1,5 @@
-//! The `beacon` command.
+//! The `beacon` command: `serve` runs a node; the other subcommands are
+//! `beacon-cli`'s, clients of a running node.
 
 use std::process::ExitCode;
 
@@ -10,8 +11,6 @@ use tokio_util::sync::CancellationToken;
 use beacon::config::Settings;
 use beacon::config::file::{self, ConfigFile};
 use beacon::server;
-
-mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -39,22 +38,10 @@ enum Command {
         #[arg(long, env = "BEACON_CONFIG")]
         config: Option<std::path::PathBuf>,
     },
-    /// Create and list tenants (admin token): their API key and signing
-    /// secret are printed once, at creation.
-    Tenant(cli::tenant::TenantArgs),
-    /// Mint a subscriber token for a user (API key); prints only the token.
-    Token(cli::token::TokenArgs),
-    /// Publish an event from the command line, or the event(s) of a JSON
-    /// file (API key); prints the ids.
-    Publish(cli::publish::PublishArgs),
-    /// Follow a tenant's live stream and print each event; replay with
-    /// --from, filter with --types and --subjects.
-    Tail(cli::tail::TailArgs),
-    /// Manage event contracts on a running node: push, list, get, check.
-    Schema(cli::schema::SchemaArgs),
-    /// Write, build, upload, activate and test tenant WebAssembly plugins:
-    /// new, build, push, activate, test, logs, list.
-    Plugin(cli::plugin::PluginArgs),
+    // The commands that talk to a running node (tenant, token, publish,
+    // tail, schema, plugin).
+    #[command(flatten)]
+    Client(Box<beacon_cli::Command>),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -92,12 +79,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 .block_on(serve(*settings))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Tenant(args) => Ok(cli::tenant::run(args)),
-        Command::Token(args) => Ok(cli::token::run(args)),
-        Command::Publish(args) => Ok(cli::publish::run(args)),
-        Command::Tail(args) => Ok(cli::tail::run(args)),
-        Command::Schema(args) => Ok(cli::schema::run(args)),
-        Command::Plugin(args) => Ok(cli::plugin::run(args)),
+        Command::Client(command) => Ok(beacon_cli::run(*command)),
     }
 }
 

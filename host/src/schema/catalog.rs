@@ -2,9 +2,11 @@
 //! in `schemas/catalog/<type>.json`, with one valid and one invalid example
 //! each in `schemas/catalog/examples/<type>.{valid,invalid}.json`.
 //!
-//! [`load`] reads the contracts; [`install`] registers them (registration
-//! is idempotent, so installing twice changes nothing); [`examples`] reads
-//! the examples, which the tests check pass or fail as labelled.
+//! [`builtin`] reads the contracts (embedded in the binary; `beacon schema
+//! push` sends a folder of them to a running node); [`install`] registers
+//! them (registration is idempotent, so installing twice changes nothing);
+//! [`examples`] reads the examples, which the tests check pass or fail as
+//! labelled.
 //!
 //! Bounds: at most [`MAX_TYPES`] contracts and examples per kind are read,
 //! each file at most [`MAX_FILE_BYTES`].
@@ -14,7 +16,6 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{MAX_SCHEMA_BYTES, MAX_TYPES, Registry, SchemaError};
-use beacon_protocol::envelope::valid_type;
 
 /// Largest catalogue file read (pretty-printed JSON is larger than compact).
 pub const MAX_FILE_BYTES: u64 = 4 * MAX_SCHEMA_BYTES as u64;
@@ -56,25 +57,6 @@ pub fn builtin() -> Result<Vec<Entry>, SchemaError> {
         out.push(Entry {
             kind: kind.to_owned(),
             schema,
-        });
-    }
-    out.sort_by(|a, b| a.kind.cmp(&b.kind));
-    Ok(out)
-}
-
-/// Reads every `<type>.json` directly in `dir`, ordered by type.
-pub fn load(dir: &Path) -> Result<Vec<Entry>, SchemaError> {
-    let mut out = Vec::new();
-    for path in json_files(dir)? {
-        let Some(kind) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        if !valid_type(kind) {
-            return Err(SchemaError::InvalidType(kind.to_owned()));
-        }
-        out.push(Entry {
-            kind: kind.to_owned(),
-            schema: read_json(&path)?,
         });
     }
     out.sort_by(|a, b| a.kind.cmp(&b.kind));
@@ -170,7 +152,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_example_passes_or_fails_as_labelled() {
-        let entries = load(&dir()).unwrap();
+        let entries = builtin().unwrap();
         assert!(entries.len() >= 20, "{}", entries.len());
         let registry = Registry::new(Arc::new(embedded::in_memory().unwrap()));
         for (kind, result) in install(&registry, &entries).await {
@@ -208,7 +190,7 @@ mod tests {
 
     #[test]
     fn covers_the_seed_event_types() {
-        let kinds: BTreeSet<_> = load(&dir()).unwrap().into_iter().map(|e| e.kind).collect();
+        let kinds: BTreeSet<_> = builtin().unwrap().into_iter().map(|e| e.kind).collect();
         for kind in [
             "order.created",
             "order.status.changed",
@@ -246,7 +228,5 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("a.b.json"), "{}").unwrap();
         assert!(examples(tmp.path()).is_err());
-        std::fs::write(tmp.path().join("bad name.json"), "{}").unwrap();
-        assert!(matches!(load(tmp.path()), Err(SchemaError::InvalidType(_))));
     }
 }

@@ -36,22 +36,18 @@ pub mod store;
 pub mod subset;
 pub mod validate;
 
-pub use beacon_protocol::api::schemas::Contract;
+pub use beacon_protocol::api::schemas::{Contract, MAX_SCHEMA_BYTES, MAX_TYPES};
 use beacon_protocol::envelope::FieldError;
 pub use compat::{CheckResult, Mode};
 pub use registry::{Registry, TypeInfo, TypeSummary};
 pub use store::{ContractStore, SharedContracts, StoredCatalogue};
 pub use validate::Invalid;
 
-/// Largest schema accepted, in bytes of compact JSON.
-pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 /// Deepest nesting of arrays/objects in a schema document; also bounds the
 /// recursion of the compatibility checker and of projection.
 pub const MAX_SCHEMA_DEPTH: usize = 32;
 /// Most versions one event type may have.
 pub const MAX_VERSIONS: u32 = 100;
-/// Most event types in one registry (the catalogue of the whole platform).
-pub const MAX_TYPES: usize = 1000;
 /// Most violations reported for one event; further ones are dropped.
 pub const MAX_VIOLATIONS: usize = 50;
 /// The `$schema` URI of draft 2020-12, the only draft accepted.

@@ -8,6 +8,11 @@ use serde_json::Value;
 
 use crate::envelope::FieldError;
 
+/// Largest schema accepted, in bytes of compact JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// Most event types in one registry (the catalogue of the whole platform).
+pub const MAX_TYPES: usize = 1000;
+
 /// How a type's new versions must relate to its existing ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

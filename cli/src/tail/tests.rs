@@ -1,327 +1,21 @@
-//! The tenant, token, publish and tail commands against a real node on a
-//! local port, parsed exactly as the binary parses them; and tail's
-//! reconnection against a scripted stream.
+//! tail against a real node, fed by `beacon publish` and `beacon token`
+//! (parsed exactly as the binary parses them); and its reconnections
+//! against a scripted stream.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use clap::Parser;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use super::tail::Styles;
-use crate::{Cli, Command};
-
-/// The admin token of the test nodes.
-const ADMIN: &str = "admin-token-for-cli-tests";
-/// The longest a tail in these tests may take.
-const TAIL_LIMIT: Duration = Duration::from_secs(30);
-
-/// A node serving on a local port. Stopped when dropped.
-struct Node {
-    url: String,
-    shutdown: CancellationToken,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-async fn node(heartbeat: Duration) -> Node {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut settings = beacon::config::Settings::defaults();
-    settings.data_dir = dir.path().join("data");
-    settings.admin_token = Some(ADMIN.to_owned());
-    settings.heartbeat = heartbeat;
-    settings.retry = Duration::from_millis(50);
-    let shutdown = CancellationToken::new();
-    let state = beacon::server::start(settings, shutdown.clone())
-        .await
-        .expect("starting a node");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binding a local port");
-    let url = format!("http://{}", listener.local_addr().expect("local address"));
-    tokio::spawn(beacon::server::serve(listener, state));
-    Node { url, shutdown, dir }
-}
-
-/// What a command printed: stdout and stderr.
-#[derive(Debug)]
-struct Output {
-    out: String,
-    notes: String,
-}
-
-/// `beacon <args>`, parsed as the binary parses them, run in-process.
-async fn beacon(args: &[&str]) -> (anyhow::Result<ExitCode>, Output) {
-    let cli = Cli::try_parse_from(std::iter::once("beacon").chain(args.iter().copied()))
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let (mut out, mut notes) = (Vec::new(), Vec::new());
-    let result = match cli.command {
-        Command::Tenant(args) => super::tenant::execute(args, &mut out, &mut notes).await,
-        Command::Token(args) => super::token::execute(args, &mut out, false).await,
-        Command::Publish(args) => super::publish::execute(args, &mut out, &mut notes).await,
-        Command::Tail(args) => {
-            let tail = super::tail::execute(
-                args,
-                &mut out,
-                &mut notes,
-                Styles::default(),
-                CancellationToken::new(),
-            );
-            tokio::time::timeout(TAIL_LIMIT, tail)
-                .await
-                .unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!("tail did not finish within {TAIL_LIMIT:?}"))
-                })
-        }
-        _ => panic!("{args:?}: not a command these tests run"),
-    };
-    let output = Output {
-        out: String::from_utf8(out).expect("UTF-8 stdout"),
-        notes: String::from_utf8(notes).expect("UTF-8 stderr"),
-    };
-    (result, output)
-}
-
-/// What a command that succeeds printed.
-async fn ok(args: &[&str]) -> Output {
-    match beacon(args).await {
-        (Ok(code), output) if code == ExitCode::SUCCESS => output,
-        (Ok(code), output) => panic!("{args:?} exited with {code:?}: {output:?}"),
-        (Err(e), output) => panic!("{args:?} failed: {e:#}\n{output:?}"),
-    }
-}
-
-/// The error of a command that fails, and what it printed.
-async fn fails(args: &[&str]) -> (String, Output) {
-    match beacon(args).await {
-        (Err(e), output) => (format!("{e:#}"), output),
-        (Ok(code), output) => panic!("{args:?} did not fail ({code:?}): {output:?}"),
-    }
-}
-
-/// The claims of a JWT, unverified.
-fn claims(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).expect("a JWT has three parts");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url payload");
-    serde_json::from_slice(&bytes).expect("JSON claims")
-}
-
-fn write(dir: &Path, name: &str, json: &Value) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, json.to_string()).expect("writing a test file");
-    path.to_str().expect("UTF-8 path").to_owned()
-}
-
-fn order(id: &str, total: i64) -> Value {
-    json!({"orderId": id, "total": total, "currency": "KES"})
-}
-
-/// A tenant `acme` (accepting unregistered types) created with `beacon
-/// tenant create --json`: its API key.
-async fn acme(node: &Node) -> String {
-    let created = ok(&[
-        "tenant",
-        "create",
-        "acme",
-        "--allow-unregistered-types",
-        "--json",
-        "--url",
-        &node.url,
-        "--admin-token",
-        ADMIN,
-    ])
-    .await;
-    let created: Value = serde_json::from_str(&created.out).expect("--json prints JSON");
-    created["api_key"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no api_key in {created}"))
-        .to_owned()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenants_are_created_once_and_listed() {
-    let node = node(Duration::from_secs(15)).await;
-    let url = node.url.as_str();
-    let created = ok(&[
-        "tenant",
-        "create",
-        "acme",
-        "--url",
-        url,
-        "--admin-token",
-        ADMIN,
-    ])
-    .await;
-    let rows: Vec<(&str, &str)> = created
-        .out
-        .lines()
-        .map(|l| l.split_once(' ').expect("name value"))
-        .map(|(n, v)| (n, v.trim()))
-        .collect();
-    let names: Vec<&str> = rows.iter().map(|r| r.0).collect();
-    assert_eq!(
-        names,
-        ["tenant", "api_key", "key_id", "scopes", "signing_secret"]
-    );
-    assert_eq!(rows[0].1, "acme");
-    assert!(rows[1].1.starts_with("bk_"), "{created:?}");
-    assert!(rows[2].1.starts_with("k_"), "{created:?}");
-    assert_eq!(rows[3].1, "publish,plugins,read");
-    assert!(
-        created.notes.contains("shown only this once"),
-        "{created:?}"
-    );
-
-    // A key narrowed to `publish`: it publishes, but cannot manage plugins.
-    let narrow = ok(&[
-        "tenant",
-        "create",
-        "shop",
-        "--scopes",
-        "publish",
-        "--json",
-        "--url",
-        url,
-        "--admin-token",
-        ADMIN,
-    ])
-    .await;
-    let narrow: Value = serde_json::from_str(&narrow.out).expect("JSON");
-    assert_eq!(narrow["scopes"], json!(["publish"]));
-    let key = narrow["api_key"].as_str().expect("api_key");
-    let token = ok(&["token", "7", "--url", url, "--api-key", key]).await;
-    assert_eq!(token.out.lines().count(), 1);
-    let plugins = reqwest::Client::new()
-        .get(format!("{url}/v1/plugins"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .expect("GET /v1/plugins");
-    assert_eq!(plugins.status(), reqwest::StatusCode::FORBIDDEN);
-
-    let (error, _) = fails(&[
-        "tenant",
-        "create",
-        "acme",
-        "--url",
-        url,
-        "--admin-token",
-        ADMIN,
-    ])
-    .await;
-    assert!(error.contains("tenant acme was not created"), "{error}");
-    assert!(error.contains("409"), "{error}");
-    let (error, _) = fails(&["tenant", "list", "--url", url, "--admin-token", "wrong"]).await;
-    assert!(error.contains("refused the admin token"), "{error}");
-
-    let list = ok(&["tenant", "list", "--url", url, "--admin-token", ADMIN]).await;
-    let lines: Vec<&str> = list.out.lines().collect();
-    assert_eq!(lines.len(), 3, "{list:?}");
-    assert!(lines[0].starts_with("ID"), "{list:?}");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("acme ") && l.ends_with("active")),
-        "{list:?}"
-    );
-    let json = ok(&[
-        "tenant",
-        "list",
-        "--json",
-        "--url",
-        url,
-        "--admin-token",
-        ADMIN,
-    ])
-    .await;
-    let json: Value = serde_json::from_str(&json.out).expect("JSON");
-    assert_eq!(json["tenants"].as_array().map(Vec::len), Some(2));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_carry_the_claims_asked_for() {
-    let node = node(Duration::from_secs(15)).await;
-    let key = acme(&node).await;
-    let url = node.url.as_str();
-    let minted = ok(&[
-        "token",
-        "42",
-        "--ttl",
-        "10m",
-        "--types",
-        "order.*,payment.succeeded",
-        "--subjects",
-        "order/*",
-        "--claim",
-        "vip=true",
-        "--claim",
-        "tier=gold",
-        "--url",
-        url,
-        "--api-key",
-        &key,
-    ])
-    .await;
-    // Only the token, so that TOKEN=$(beacon token 42) works.
-    let token = minted.out.strip_suffix('\n').expect("one line");
-    assert!(!token.contains(char::is_whitespace), "{minted:?}");
-    let claims = claims(token);
-    assert_eq!(claims["sub"], "42");
-    assert_eq!(claims["tenant"], "acme");
-    assert_eq!(claims["types"], json!(["order.*", "payment.succeeded"]));
-    assert_eq!(claims["subjects"], json!(["order/*"]));
-    assert_eq!(claims["vip"], true);
-    assert_eq!(claims["tier"], "gold");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let exp = claims["exp"].as_u64().expect("exp");
-    assert!(
-        (now + 590..=now + 610).contains(&exp),
-        "exp {exp}, now {now}"
-    );
-
-    let json = ok(&["token", "42", "--json", "--url", url, "--api-key", &key]).await;
-    let json: Value = serde_json::from_str(&json.out).expect("JSON");
-    assert!(
-        json["token"].is_string() && json["expires_at"].is_u64(),
-        "{json}"
-    );
-
-    let (error, _) = fails(&[
-        "token",
-        "42",
-        "--claim",
-        "sub=x",
-        "--url",
-        url,
-        "--api-key",
-        &key,
-    ])
-    .await;
-    assert!(error.contains("reserved claim `sub`"), "{error}");
-    let (error, _) = fails(&["token", "42", "--url", url, "--api-key", "bk_wrong"]).await;
-    assert!(error.contains("refused the API key"), "{error}");
-    let (error, _) = fails(&["token", "42", "--url", url, "--api-key", ""]).await;
-    assert!(error.contains("no API key"), "{error}");
-}
+use crate::Command;
+use crate::testing::{Cli, Output, acme, fails, node, ok, order, write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_events_are_tailed_in_order() {
-    let node = node(Duration::from_secs(15)).await;
+    let node = node("15s").await;
     let key = acme(&node).await;
     let url = node.url.as_str();
     let with_key = |args: &[&str]| -> Vec<String> {
@@ -454,7 +148,7 @@ async fn published_events_are_tailed_in_order() {
     let Command::Publish(args) = cli.command else {
         unreachable!()
     };
-    let code = std::thread::spawn(move || super::publish::run(args))
+    let code = std::thread::spawn(move || crate::publish::run(args))
         .join()
         .expect("publish ran");
     assert_eq!(code, ExitCode::FAILURE);
@@ -570,7 +264,7 @@ async fn published_events_are_tailed_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_mints_a_new_token_when_one_expires() {
     // Token expiry is checked at each heartbeat.
-    let node = node(Duration::from_millis(200)).await;
+    let node = node("200ms").await;
     let key = acme(&node).await;
     let url = node.url.clone();
     let publish = |n: u32| {

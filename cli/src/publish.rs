@@ -14,14 +14,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use beacon_client::{ClientError, PublishAnswer, PublishOptions};
+use beacon_protocol::api::publish::{SkipOutcome, Skipped};
 use clap::Args;
-use reqwest::Method;
-use reqwest::header::{HeaderName, HeaderValue};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{Body, Client, Detail, PUBLISH_KEY, PublisherServer};
-use super::{count, plugin, refused};
+use crate::connect::{Node, PUBLISH_KEY, PublisherServer, detail, refused};
+use crate::{count, input};
 
 /// The flags that build an event, which a file of whole events excludes.
 const EVENT_FLAGS: [&str; 7] = [
@@ -104,47 +103,11 @@ pub struct PublishArgs {
 
 /// Runs `beacon publish ...` and returns the exit status.
 pub fn run(args: PublishArgs) -> ExitCode {
-    super::block_on(async move {
+    crate::block_on(async move {
         let mut stdout = std::io::stdout();
         let mut stderr = std::io::stderr();
         execute(args, &mut stdout, &mut stderr).await
     })
-}
-
-/// An event a plugin kept out of the log.
-#[derive(Debug, Deserialize)]
-struct Skipped {
-    #[serde(default)]
-    index: usize,
-    outcome: String,
-    plugin: String,
-    reason: String,
-}
-
-/// Any of the answers of `POST /v1/events` (201, 200, 207).
-#[derive(Debug, Deserialize)]
-struct Answer {
-    /// One event.
-    #[serde(default)]
-    id: Option<String>,
-    /// A batch.
-    #[serde(default)]
-    ids: Option<Vec<Option<String>>>,
-    /// One event kept out by a plugin.
-    #[serde(flatten)]
-    single_skip: Option<SingleSkip>,
-    #[serde(default)]
-    skipped: Vec<Skipped>,
-    /// A partial batch's refused events.
-    #[serde(default)]
-    errors: Vec<Detail>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SingleSkip {
-    outcome: String,
-    plugin: String,
-    reason: String,
 }
 
 /// Publishes, writing the ids to `out` and what is worth knowing about
@@ -157,7 +120,7 @@ pub async fn execute(
     // The input is read first: a wrong file fails before anything is sent.
     let body = match &args.file {
         Some(file) => {
-            let body = plugin::read_input(file)?;
+            let body = input::read(file)?;
             match &body {
                 Value::Object(_) => {}
                 Value::Array(events) if events.is_empty() => {
@@ -170,109 +133,95 @@ pub async fn execute(
         }
         None => event_from_args(&args)?,
     };
-    let client = Client::connect(
+    let node = Node::connect(
         &args.server.url,
         args.server.api_key.as_deref(),
         PUBLISH_KEY,
     )?;
-    let mut headers = Vec::new();
-    if let Some(key) = &args.idempotency_key {
-        let value = HeaderValue::from_str(key)
-            .with_context(|| format!("--idempotency-key {key:?}: not a valid header value"))?;
-        headers.push((HeaderName::from_static("idempotency-key"), value));
-    }
-    let query = if args.partial {
-        vec![("partial", "true".to_owned())]
-    } else {
-        Vec::new()
+    let options = PublishOptions {
+        idempotency_key: args.idempotency_key.clone(),
+        partial: args.partial,
     };
     let events = body.as_array().map_or(1, Vec::len);
-    let answer = client
-        .send_with(
-            Method::POST,
-            &["v1", "events"],
-            &query,
-            &headers,
-            Some(Body::Json(&body)),
-        )
-        .await?
-        .map_err(|problem| {
-            let what = if events == 1 && body.is_object() {
-                "the event was refused".to_owned()
-            } else {
-                format!("the batch of {} was refused", count(events, "event"))
-            };
-            refused(&what, &problem)
-        })?;
-    let replayed = answer
-        .headers
-        .get("idempotent-replayed")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
-    let json = answer.json;
-    let parsed: Answer = serde_json::from_value(json.clone())
-        .with_context(|| format!("unexpected answer to POST /v1/events: {json}"))?;
+    let answer = match node.client().publish_json(&body, &options).await {
+        Err(ClientError::Header { value, .. }) => {
+            bail!("--idempotency-key {value:?}: not a valid header value")
+        }
+        answer => node.answer(answer)?,
+    };
+    let publication = answer.map_err(|problem| {
+        let what = if events == 1 && body.is_object() {
+            "the event was refused".to_owned()
+        } else {
+            format!("the batch of {} was refused", count(events, "event"))
+        };
+        refused(&what, &problem)
+    })?;
+    let answer = &publication.answer;
     if args.json {
-        writeln!(out, "{json}")?;
+        writeln!(out, "{}", serde_json::to_value(answer)?)?;
     } else {
-        match &parsed.ids {
-            Some(ids) => {
-                for id in ids {
-                    writeln!(out, "{}", id.as_deref().unwrap_or("-"))?;
-                }
-            }
-            None => writeln!(out, "{}", parsed.id.as_deref().unwrap_or("-"))?,
+        for id in answer.ids() {
+            writeln!(out, "{}", id.unwrap_or("-"))?;
         }
     }
-    if let Some(skip) = &parsed.single_skip {
-        writeln!(
-            notes,
-            "note: not stored: {} by plugin {}: {}",
-            outcome(&skip.outcome),
-            skip.plugin,
-            skip.reason
-        )?;
-    }
-    for skip in &parsed.skipped {
+    let no_skips: &[Skipped] = &[];
+    let (skipped, errors) = match answer {
+        PublishAnswer::NotStored(skip) => {
+            writeln!(
+                notes,
+                "note: not stored: {} by plugin {}: {}",
+                outcome(skip.outcome),
+                skip.plugin,
+                skip.reason
+            )?;
+            (no_skips, &[][..])
+        }
+        PublishAnswer::Stored(_) => (no_skips, &[][..]),
+        PublishAnswer::Batch(batch) => (batch.skipped.as_slice(), &[][..]),
+        PublishAnswer::Partial(partial) => (partial.skipped.as_slice(), partial.errors.as_slice()),
+    };
+    for skip in skipped {
         writeln!(
             notes,
             "note: event {} not stored: {} by plugin {}: {}",
             skip.index,
-            outcome(&skip.outcome),
+            outcome(skip.outcome),
             skip.plugin,
             skip.reason
         )?;
     }
-    if replayed {
+    if publication.replayed {
         writeln!(
             notes,
             "note: the node had already accepted this Idempotency-Key: nothing new was stored, \
              the ids are those of the first request"
         )?;
     }
-    if !parsed.errors.is_empty() {
-        let refused_events = parsed
-            .ids
-            .as_ref()
-            .map_or(0, |ids| ids.iter().filter(|id| id.is_none()).count())
-            .saturating_sub(parsed.skipped.len());
+    if !errors.is_empty() {
+        let refused_events = answer
+            .ids()
+            .iter()
+            .filter(|id| id.is_none())
+            .count()
+            .saturating_sub(skipped.len());
         let mut message = format!(
             "{} of {} refused, the others were stored:",
             refused_events,
             count(events, "event")
         );
-        for detail in &parsed.errors {
-            message.push_str(&format!("\n  - {detail}"));
+        for problem in errors {
+            message.push_str(&format!("\n  - {}", detail(problem)));
         }
         bail!(message);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn outcome(outcome: &str) -> &str {
+fn outcome(outcome: SkipOutcome) -> &'static str {
     match outcome {
-        "dead_lettered" => "sent to the dead letters",
-        "dropped" => "dropped",
-        other => other,
+        SkipOutcome::DeadLettered => "sent to the dead letters",
+        SkipOutcome::Dropped => "dropped",
     }
 }
 
@@ -282,7 +231,7 @@ fn event_from_args(args: &PublishArgs) -> anyhow::Result<Value> {
         bail!("pass TYPE with --data, or --file");
     };
     let data = if data == "-" {
-        plugin::read_input("-").context("--data -")?
+        input::read("-").context("--data -")?
     } else {
         serde_json::from_str(data).with_context(|| {
             format!(

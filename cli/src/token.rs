@@ -10,13 +10,12 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use beacon_protocol::api::tokens::{MintToken, Minted};
 use clap::Args;
-use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::http::{Client, PUBLISH_KEY, PublisherServer};
+use crate::connect::{Node, PUBLISH_KEY, PublisherServer, refused};
 
 /// Longest lifetime the node grants (30 days).
 const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -68,33 +67,22 @@ pub struct TokenArgs {
     json: bool,
 }
 
-/// A minted token.
-#[derive(Debug, Deserialize)]
-pub struct Minted {
-    pub token: String,
-    /// Unix seconds.
-    pub expires_at: u64,
+/// `POST /v1/tokens` with `request` (`sub`, `ttl_s`, ...).
+pub async fn mint(node: &Node, request: &MintToken) -> anyhow::Result<Minted> {
+    node.answer(node.client().mint_token(request).await)?
+        .map_err(|problem| refused("the node refused to mint a token", &problem))
 }
 
-/// `POST /v1/tokens`. `body` is the request (`sub`, `ttl_s`, ...).
-pub async fn mint(client: &Client, body: &Value) -> anyhow::Result<(Value, Minted)> {
-    let answer = client
-        .call(Method::POST, &["v1", "tokens"], Some(body))
-        .await?
-        .map_err(|problem| super::refused("the node refused to mint a token", &problem))?;
-    let minted = serde_json::from_value(answer.clone())
-        .with_context(|| format!("unexpected answer to POST /v1/tokens: {answer}"))?;
-    Ok((answer, minted))
-}
-
-/// The body of `POST /v1/tokens` for a subscriber `sub`.
-pub fn request(sub: &str, ttl: Duration) -> Value {
-    json!({"sub": sub, "ttl_s": ttl.as_secs()})
+/// The request of a token for a subscriber `sub` that lives `ttl`.
+pub fn request(sub: &str, ttl: Duration) -> MintToken {
+    let mut request = MintToken::new(sub);
+    request.ttl_s = Some(ttl.as_secs());
+    request
 }
 
 /// Runs `beacon token ...` and returns the exit status.
 pub fn run(args: TokenArgs) -> ExitCode {
-    super::block_on(async move {
+    crate::block_on(async move {
         let mut stdout = std::io::stdout();
         let terminal = stdout.is_terminal();
         execute(args, &mut stdout, terminal).await
@@ -108,13 +96,9 @@ pub async fn execute(
     out: &mut dyn Write,
     terminal: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut body = request(&args.sub, args.ttl);
-    if let Some(types) = args.types {
-        body["types"] = json!(types);
-    }
-    if let Some(subjects) = args.subjects {
-        body["subjects"] = json!(subjects);
-    }
+    let mut request = request(&args.sub, args.ttl);
+    request.types = args.types;
+    request.subjects = args.subjects;
     if !args.claims.is_empty() {
         let mut claims = Map::new();
         for (key, value) in args.claims {
@@ -122,16 +106,16 @@ pub async fn execute(
                 bail!("--claim {key}=...: given twice");
             }
         }
-        body["claims"] = Value::Object(claims);
+        request.claims = Some(claims);
     }
-    let client = Client::connect(
+    let node = Node::connect(
         &args.server.url,
         args.server.api_key.as_deref(),
         PUBLISH_KEY,
     )?;
-    let (answer, minted) = mint(&client, &body).await?;
+    let minted = mint(&node, &request).await?;
     if args.json {
-        writeln!(out, "{answer}")?;
+        writeln!(out, "{}", serde_json::to_value(&minted)?)?;
     } else {
         writeln!(out, "{}", minted.token)?;
         if terminal {
@@ -174,7 +158,79 @@ fn parse_claim(text: &str) -> Result<(String, Value), String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::testing::{acme, claims, fails, node, ok};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_carry_the_claims_asked_for() {
+        let node = node("15s").await;
+        let key = acme(&node).await;
+        let url = node.url.as_str();
+        let minted = ok(&[
+            "token",
+            "42",
+            "--ttl",
+            "10m",
+            "--types",
+            "order.*,payment.succeeded",
+            "--subjects",
+            "order/*",
+            "--claim",
+            "vip=true",
+            "--claim",
+            "tier=gold",
+            "--url",
+            url,
+            "--api-key",
+            &key,
+        ])
+        .await;
+        // Only the token, so that TOKEN=$(beacon token 42) works.
+        let token = minted.out.strip_suffix('\n').expect("one line");
+        assert!(!token.contains(char::is_whitespace), "{minted:?}");
+        let claims = claims(token);
+        assert_eq!(claims["sub"], "42");
+        assert_eq!(claims["tenant"], "acme");
+        assert_eq!(claims["types"], json!(["order.*", "payment.succeeded"]));
+        assert_eq!(claims["subjects"], json!(["order/*"]));
+        assert_eq!(claims["vip"], true);
+        assert_eq!(claims["tier"], "gold");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let exp = claims["exp"].as_u64().expect("exp");
+        assert!(
+            (now + 590..=now + 610).contains(&exp),
+            "exp {exp}, now {now}"
+        );
+
+        let json = ok(&["token", "42", "--json", "--url", url, "--api-key", &key]).await;
+        let json: Value = serde_json::from_str(&json.out).expect("JSON");
+        assert!(
+            json["token"].is_string() && json["expires_at"].is_u64(),
+            "{json}"
+        );
+
+        let (error, _) = fails(&[
+            "token",
+            "42",
+            "--claim",
+            "sub=x",
+            "--url",
+            url,
+            "--api-key",
+            &key,
+        ])
+        .await;
+        assert!(error.contains("reserved claim `sub`"), "{error}");
+        let (error, _) = fails(&["token", "42", "--url", url, "--api-key", "bk_wrong"]).await;
+        assert!(error.contains("refused the API key"), "{error}");
+        let (error, _) = fails(&["token", "42", "--url", url, "--api-key", ""]).await;
+        assert!(error.contains("no API key"), "{error}");
+    }
 
     #[test]
     fn claims_are_json_or_strings() {

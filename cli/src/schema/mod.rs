@@ -5,19 +5,20 @@
 //! was rejected, a candidate is incompatible, or the node could not be
 //! reached or refused the admin token; 2 for a malformed command line.
 
+mod files;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use beacon_protocol::api::schemas::TypeSummary;
 use clap::{Args, Subcommand};
-use reqwest::Method;
-use serde::Deserialize;
-use serde_json::Value;
 
-use beacon::schema::catalog;
+use crate::count;
 
-use super::http::{Client, Detail, Server};
+use crate::connect::{Node, Server, detail};
+use files::Contract;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -98,56 +99,31 @@ enum SchemaCommand {
 
 /// Runs `beacon schema ...` and returns the exit status.
 pub fn run(args: SchemaArgs) -> ExitCode {
-    super::block_on(async move {
-        let client = || Client::new(&args.server);
+    crate::block_on(async move {
+        let node = || Node::admin(&args.server);
         match &args.command {
             SchemaCommand::Push { paths } => {
                 // Every file is read first: a wrong path fails before anything is sent.
-                let contracts = read_contracts(paths)?;
-                push(&client()?, &contracts).await
+                let contracts = files::read_contracts(paths)?;
+                push(&node()?, &contracts).await
             }
-            SchemaCommand::List { json } => list(&client()?, *json).await,
+            SchemaCommand::List { json } => list(&node()?, *json).await,
             SchemaCommand::Get {
                 kind,
                 version,
                 schema,
-            } => get(&client()?, kind, *version, *schema).await,
-            SchemaCommand::Check { kind, file } => check(&client()?, kind, file).await,
+            } => get(&node()?, kind, *version, *schema).await,
+            SchemaCommand::Check { kind, file } => check(&node()?, kind, file).await,
         }
     })
 }
 
-/// One line of `GET /v1/schemas`.
-#[derive(Debug, Deserialize)]
-struct Summary {
-    #[serde(rename = "type")]
-    kind: String,
-    mode: String,
-    latest: Option<u32>,
-    #[serde(default)]
-    deprecated: Vec<u32>,
+async fn summaries(node: &Node) -> anyhow::Result<Vec<TypeSummary>> {
+    Ok(node.answer(node.client().schemas().await)??.schemas)
 }
 
-#[derive(Debug, Deserialize)]
-struct SummaryList {
-    schemas: Vec<Summary>,
-}
-
-#[derive(Debug, Deserialize)]
-struct CheckAnswer {
-    compatible: bool,
-    messages: Vec<Detail>,
-}
-
-async fn summaries(client: &Client) -> anyhow::Result<(Value, Vec<Summary>)> {
-    let answer = client.call(Method::GET, &["v1", "schemas"], None).await??;
-    let list: SummaryList =
-        serde_json::from_value(answer.clone()).context("unexpected answer to GET /v1/schemas")?;
-    Ok((answer, list.schemas))
-}
-
-async fn push(client: &Client, contracts: &[catalog::Entry]) -> anyhow::Result<ExitCode> {
-    let (_, existing) = summaries(client).await?;
+async fn push(node: &Node, contracts: &[Contract]) -> anyhow::Result<ExitCode> {
+    let existing = summaries(node).await?;
     let mut latest: HashMap<String, u32> = existing
         .into_iter()
         .filter_map(|s| Some((s.kind, s.latest?)))
@@ -156,34 +132,24 @@ async fn push(client: &Client, contracts: &[catalog::Entry]) -> anyhow::Result<E
     let (mut registered, mut unchanged, mut rejected, mut failed) = (0, 0, 0, 0);
     for contract in contracts {
         let kind = contract.kind.as_str();
-        let answer = client
-            .call(
-                Method::POST,
-                &["v1", "schemas", kind, "versions"],
-                Some(&contract.schema),
-            )
-            .await?;
-        match answer {
-            Ok(body) => {
-                let version = body["version"]
-                    .as_u64()
-                    .with_context(|| format!("{kind}: no version in the answer {body}"))?;
-                if latest.get(kind).is_some_and(|&v| u64::from(v) >= version) {
+        let answer = node.client().register_schema(kind, &contract.schema).await;
+        match node.answer(answer)? {
+            Ok(answer) => {
+                let version = answer.version;
+                if latest.get(kind).is_some_and(|&v| v >= version) {
                     unchanged += 1;
                     println!("{kind:width$}  unchanged (version {version})");
                 } else {
                     registered += 1;
                     println!("{kind:width$}  registered as version {version}");
-                    if let Ok(v) = u32::try_from(version) {
-                        latest.insert(kind.to_owned(), v);
-                    }
+                    latest.insert(kind.to_owned(), version);
                 }
             }
-            Err(problem) if problem.status.is_client_error() => {
+            Err(problem) if problem.0.status.is_client_error() => {
                 rejected += 1;
                 println!(
                     "{kind:width$}  rejected: {}{}",
-                    problem.message,
+                    problem.message(),
                     problem.detail_lines("    ")
                 );
             }
@@ -213,10 +179,14 @@ async fn push(client: &Client, contracts: &[catalog::Entry]) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
-    let (answer, schemas) = summaries(client).await?;
+async fn list(node: &Node, json: bool) -> anyhow::Result<ExitCode> {
+    let schemas = summaries(node).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        let list = beacon_protocol::api::schemas::SchemaList { schemas };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&list)?)?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if schemas.is_empty() {
@@ -234,7 +204,7 @@ async fn list(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
         rows.push([
             s.kind,
             s.latest.map_or("-".to_owned(), |v| v.to_string()),
-            s.mode,
+            s.mode.to_string(),
             if deprecated.is_empty() {
                 "-".to_owned()
             } else {
@@ -257,55 +227,41 @@ async fn list(client: &Client, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 async fn get(
-    client: &Client,
+    node: &Node,
     kind: &str,
     version: Option<u32>,
     schema_only: bool,
 ) -> anyhow::Result<ExitCode> {
-    let answer = match version {
+    let client = node.client();
+    let shown = match version {
         Some(n) => {
-            let n = n.to_string();
-            client
-                .call(Method::GET, &["v1", "schemas", kind, "versions", &n], None)
-                .await??
+            let contract = node.answer(client.schema_version(kind, n).await)??;
+            if schema_only {
+                contract.schema
+            } else {
+                serde_json::to_value(&contract)?
+            }
         }
         None => {
-            let info = client
-                .call(Method::GET, &["v1", "schemas", kind], None)
-                .await??;
+            let info = node.answer(client.schema(kind).await)??;
             if schema_only {
-                let newest = info["versions"]
-                    .as_array()
-                    .and_then(|v| v.last())
+                let newest = info
+                    .versions
+                    .last()
                     .with_context(|| format!("{kind} has no version yet"))?;
-                newest.clone()
+                newest.schema.clone()
             } else {
-                info
+                serde_json::to_value(&info)?
             }
         }
     };
-    let shown = if schema_only {
-        answer
-            .get("schema")
-            .with_context(|| format!("no schema in the answer {answer}"))?
-    } else {
-        &answer
-    };
-    println!("{}", serde_json::to_string_pretty(shown)?);
+    println!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(ExitCode::SUCCESS)
 }
 
-async fn check(client: &Client, kind: &str, file: &Path) -> anyhow::Result<ExitCode> {
-    let candidate = read_json(file)?;
-    let answer = client
-        .call(
-            Method::POST,
-            &["v1", "schemas", kind, "check"],
-            Some(&candidate),
-        )
-        .await??;
-    let answer: CheckAnswer = serde_json::from_value(answer)
-        .with_context(|| format!("unexpected answer to POST /v1/schemas/{kind}/check"))?;
+async fn check(node: &Node, kind: &str, file: &Path) -> anyhow::Result<ExitCode> {
+    let candidate = files::read_json(file)?;
+    let answer = node.answer(node.client().check_schema(kind, &candidate).await)??;
     if answer.compatible {
         println!("{kind}: compatible");
         return Ok(ExitCode::SUCCESS);
@@ -313,63 +269,7 @@ async fn check(client: &Client, kind: &str, file: &Path) -> anyhow::Result<ExitC
     let n = answer.messages.len();
     println!("{kind}: not compatible ({})", count(n, "reason"));
     for message in &answer.messages {
-        println!("  {message}");
+        println!("  {}", detail(message));
     }
     Ok(ExitCode::FAILURE)
-}
-
-/// `1 contract`, `2 contracts`.
-fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("{n} {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-/// The contracts to push, in the order given; within a folder, by type.
-fn read_contracts(paths: &[PathBuf]) -> anyhow::Result<Vec<catalog::Entry>> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let entries = catalog::load(path).with_context(|| format!("{}", path.display()))?;
-            if entries.is_empty() {
-                bail!("{}: no <type>.json files in this folder", path.display());
-            }
-            out.extend(entries);
-        } else {
-            let kind = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".json"))
-                .filter(|k| !k.is_empty())
-                .with_context(|| {
-                    format!(
-                        "{}: a contract file is named <type>.json, e.g. order.created.json",
-                        path.display()
-                    )
-                })?;
-            out.push(catalog::Entry {
-                kind: kind.to_owned(),
-                schema: read_json(path)?,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// A JSON file of at most [`catalog::MAX_FILE_BYTES`].
-fn read_json(path: &Path) -> anyhow::Result<Value> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("{}", path.display()))?
-        .len();
-    if size > catalog::MAX_FILE_BYTES {
-        bail!(
-            "{}: {size} bytes; a contract is at most {} bytes",
-            path.display(),
-            catalog::MAX_FILE_BYTES
-        );
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))
 }

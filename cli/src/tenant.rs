@@ -9,14 +9,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::Context;
+use beacon_protocol::api::keys::{CreateKey, Scope as KeyScope};
+use beacon_protocol::api::tenants::CreateTenant;
 use clap::{Args, Subcommand, ValueEnum};
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 
-use super::http::{Client, Server};
-use super::refused;
+use crate::connect::{Node, Server, refused};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -45,10 +43,14 @@ enum Scope {
 
 impl Scope {
     fn as_str(self) -> &'static str {
+        self.wire().as_str()
+    }
+
+    fn wire(self) -> KeyScope {
         match self {
-            Scope::Publish => "publish",
-            Scope::Plugins => "plugins",
-            Scope::Read => "read",
+            Scope::Publish => KeyScope::Publish,
+            Scope::Plugins => KeyScope::Plugins,
+            Scope::Read => KeyScope::Read,
         }
     }
 }
@@ -102,7 +104,7 @@ enum TenantCommand {
 
 /// Runs `beacon tenant ...` and returns the exit status.
 pub fn run(args: TenantArgs) -> ExitCode {
-    super::block_on(async move {
+    crate::block_on(async move {
         let mut stdout = std::io::stdout();
         let mut stderr = std::io::stderr();
         execute(args, &mut stdout, &mut stderr).await
@@ -115,7 +117,7 @@ pub async fn execute(
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.server)?;
+    let node = Node::admin(&args.server)?;
     match args.command {
         TenantCommand::Create {
             id,
@@ -124,7 +126,7 @@ pub async fn execute(
             json,
         } => {
             create(
-                &client,
+                &node,
                 &id,
                 allow_unregistered_types,
                 scopes.as_deref(),
@@ -134,17 +136,8 @@ pub async fn execute(
             )
             .await
         }
-        TenantCommand::List { json } => list(&client, json, out).await,
+        TenantCommand::List { json } => list(&node, json, out).await,
     }
-}
-
-/// `POST /v1/tenants`'s answer.
-#[derive(Debug, Deserialize)]
-struct Created {
-    id: String,
-    api_key: String,
-    key_id: String,
-    signing_secret: String,
 }
 
 /// What `create --json` prints, in this order.
@@ -157,15 +150,8 @@ struct Shown<'a> {
     signing_secret: &'a str,
 }
 
-/// `POST /v1/tenants/{id}/keys`'s answer.
-#[derive(Debug, Deserialize)]
-struct CreatedKey {
-    id: String,
-    api_key: String,
-}
-
 async fn create(
-    client: &Client,
+    node: &Node,
     id: &str,
     allow_unregistered_types: bool,
     scopes: Option<&[Scope]>,
@@ -173,43 +159,32 @@ async fn create(
     out: &mut dyn Write,
     notes: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    let body = json!({"id": id, "allow_unregistered_types": allow_unregistered_types});
-    let answer = client
-        .call(Method::POST, &["v1", "tenants"], Some(&body))
-        .await?
+    let mut request = CreateTenant::new(id);
+    request.allow_unregistered_types = allow_unregistered_types;
+    let mut created = node
+        .answer(node.client().create_tenant(&request).await)?
         .map_err(|p| refused(&format!("tenant {id} was not created"), &p))?;
-    let mut created: Created = serde_json::from_value(answer.clone())
-        .with_context(|| format!("unexpected answer to POST /v1/tenants: {answer}"))?;
     let mut granted: Vec<&str> = vec!["publish", "plugins", "read"];
     // Narrowing the key is a second request; if it fails, the first key
     // (every scope) is still printed: it is the only way to reach the
     // tenant, and it cannot be shown again.
     let mut narrowing_failed = None;
     if let Some(scopes) = scopes {
-        let mut wanted: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-        wanted.sort_unstable();
+        let mut wanted: Vec<Scope> = scopes.to_vec();
+        wanted.sort_unstable_by_key(|s| s.as_str());
         wanted.dedup();
-        let body = json!({"scopes": wanted, "rotate": created.key_id, "overlap_s": 0});
-        let answer = client
-            .call(
-                Method::POST,
-                &["v1", "tenants", &created.id, "keys"],
-                Some(&body),
-            )
-            .await;
-        match answer {
-            Ok(Ok(answer)) => match serde_json::from_value::<CreatedKey>(answer.clone()) {
-                Ok(key) => {
-                    created.api_key = key.api_key;
-                    created.key_id = key.id;
-                    granted = wanted;
-                }
-                Err(_) => {
-                    narrowing_failed = Some(anyhow::anyhow!(
-                        "unexpected answer to POST /v1/tenants/{id}/keys: {answer}"
-                    ));
-                }
-            },
+        let key = CreateKey {
+            scopes: Some(wanted.iter().map(|s| s.wire()).collect()),
+            rotate: Some(created.key_id.clone()),
+            overlap_s: Some(0),
+        };
+        let answer = node.client().create_key(&created.id, &key).await;
+        match node.answer(answer) {
+            Ok(Ok(key)) => {
+                created.api_key = key.api_key;
+                created.key_id = key.id;
+                granted = wanted.iter().map(|s| s.as_str()).collect();
+            }
             Ok(Err(problem)) => {
                 narrowing_failed = Some(refused("the key could not be narrowed", &problem));
             }
@@ -250,30 +225,16 @@ async fn create(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `GET /v1/tenants`.
-#[derive(Debug, Deserialize)]
-struct Summary {
-    id: String,
-    created_at: u64,
-    #[serde(default)]
-    allow_unregistered_types: bool,
-    #[serde(default)]
-    disabled: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct SummaryList {
-    tenants: Vec<Summary>,
-}
-
-async fn list(client: &Client, json_out: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let answer = client.call(Method::GET, &["v1", "tenants"], None).await??;
+async fn list(node: &Node, json_out: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let list = node.answer(node.client().tenants().await)??;
     if json_out {
-        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::to_value(&list)?)?
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let list: SummaryList = serde_json::from_value(answer.clone())
-        .with_context(|| format!("unexpected answer to GET /v1/tenants: {answer}"))?;
     if list.tenants.is_empty() {
         writeln!(
             out,
@@ -314,4 +275,111 @@ async fn list(client: &Client, json_out: bool, out: &mut dyn Write) -> anyhow::R
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::testing::{fails, node, ok};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tenants_are_created_once_and_listed() {
+        let node = node("15s").await;
+        let url = node.url.as_str();
+        let created = ok(&[
+            "tenant",
+            "create",
+            "acme",
+            "--url",
+            url,
+            "--admin-token",
+            &node.admin,
+        ])
+        .await;
+        let rows: Vec<(&str, &str)> = created
+            .out
+            .lines()
+            .map(|l| l.split_once(' ').expect("name value"))
+            .map(|(n, v)| (n, v.trim()))
+            .collect();
+        let names: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(
+            names,
+            ["tenant", "api_key", "key_id", "scopes", "signing_secret"]
+        );
+        assert_eq!(rows[0].1, "acme");
+        assert!(rows[1].1.starts_with("bk_"), "{created:?}");
+        assert!(rows[2].1.starts_with("k_"), "{created:?}");
+        assert_eq!(rows[3].1, "publish,plugins,read");
+        assert!(
+            created.notes.contains("shown only this once"),
+            "{created:?}"
+        );
+
+        // A key narrowed to `publish`: it publishes, but cannot manage plugins.
+        let narrow = ok(&[
+            "tenant",
+            "create",
+            "shop",
+            "--scopes",
+            "publish",
+            "--json",
+            "--url",
+            url,
+            "--admin-token",
+            &node.admin,
+        ])
+        .await;
+        let narrow: Value = serde_json::from_str(&narrow.out).expect("JSON");
+        assert_eq!(narrow["scopes"], json!(["publish"]));
+        let key = narrow["api_key"].as_str().expect("api_key");
+        let token = ok(&["token", "7", "--url", url, "--api-key", key]).await;
+        assert_eq!(token.out.lines().count(), 1);
+        let plugins = reqwest::Client::new()
+            .get(format!("{url}/v1/plugins"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("GET /v1/plugins");
+        assert_eq!(plugins.status(), reqwest::StatusCode::FORBIDDEN);
+
+        let (error, _) = fails(&[
+            "tenant",
+            "create",
+            "acme",
+            "--url",
+            url,
+            "--admin-token",
+            &node.admin,
+        ])
+        .await;
+        assert!(error.contains("tenant acme was not created"), "{error}");
+        assert!(error.contains("409"), "{error}");
+        let (error, _) = fails(&["tenant", "list", "--url", url, "--admin-token", "wrong"]).await;
+        assert!(error.contains("refused the admin token"), "{error}");
+
+        let list = ok(&["tenant", "list", "--url", url, "--admin-token", &node.admin]).await;
+        let lines: Vec<&str> = list.out.lines().collect();
+        assert_eq!(lines.len(), 3, "{list:?}");
+        assert!(lines[0].starts_with("ID"), "{list:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("acme ") && l.ends_with("active")),
+            "{list:?}"
+        );
+        let json = ok(&[
+            "tenant",
+            "list",
+            "--json",
+            "--url",
+            url,
+            "--admin-token",
+            &node.admin,
+        ])
+        .await;
+        let json: Value = serde_json::from_str(&json.out).expect("JSON");
+        assert_eq!(json["tenants"].as_array().map(Vec::len), Some(2));
+    }
 }
