@@ -173,6 +173,10 @@ pub struct Settings {
     /// data directory). Several nodes on one machine may share it.
     #[arg(long, env = "BEACON_PLUGIN_CACHE_DIR")]
     pub plugin_cache_dir: Option<PathBuf>,
+    /// How long a new connection may take to send its request head (a
+    /// slower one is answered 408 and closed).
+    #[arg(long, env = "BEACON_HEAD_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub head_timeout: Duration,
     /// On shutdown, how long to wait for requests to finish.
     #[arg(long, env = "BEACON_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
@@ -264,6 +268,9 @@ impl Settings {
         }
         if self.heartbeat.is_zero() {
             return Err("--heartbeat must be longer than 0s".into());
+        }
+        if self.head_timeout < Duration::from_millis(100) {
+            return Err("--head-timeout must be at least 100ms".into());
         }
         if self.plugin_timeout < Duration::from_millis(1) {
             return Err("--plugin-timeout must be at least 1ms".into());

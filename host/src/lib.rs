@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`config`]: server settings (flags / `BEACON_*` env / TOML file) and their defaults.
 //! - [`server`]: assembling a node and serving until shutdown.
+//! - [`edge`]: the listener — routes each connection by its request head: event
+//!   streams to the lean path (written straight onto the socket), the rest to hyper.
 //! - [`state`]: the state shared by request handlers.
 //! - [`api`]: the HTTP API v1 — routes, handlers, the JSON error type.
 //! - [`auth`]: admin token, tenant API keys, subscriber JWTs.
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod event;
 pub mod hub;
 pub mod limits;

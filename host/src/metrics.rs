@@ -34,6 +34,7 @@ pub const EVENTS_DELIVERED: &str = "beacon_events_delivered_total";
 pub const EVENTS_REPLAYED: &str = "beacon_events_replayed_total";
 /// `beacon.gap` sent, by `reason`: `expired`, `epoch`, `unknown`.
 pub const GAPS: &str = "beacon_sse_gaps_total";
+pub const HEADS_REFUSED: &str = "beacon_http_heads_refused_total";
 /// Subscribers cut off for falling behind (`beacon.overflow`).
 pub const SLOW_CONSUMER_DISCONNECTS: &str = "beacon_sse_slow_consumer_disconnects_total";
 /// Whether the event log backend answers (1) or not (0), by `backend`.
@@ -126,6 +127,11 @@ fn describe() {
         "Event frames replayed from the log."
     );
     describe_counter!(GAPS, Unit::Count, "beacon.gap events sent, by reason.");
+    describe_counter!(
+        HEADS_REFUSED,
+        Unit::Count,
+        "Connections refused at their request head, by reason."
+    );
     describe_counter!(
         SLOW_CONSUMER_DISCONNECTS,
         Unit::Count,
@@ -231,6 +237,12 @@ pub fn stream_opened(resume: &'static str) {
 pub fn gap(reason: &'static str) {
     handles();
     metrics::counter!(GAPS, "reason" => reason).increment(1);
+}
+
+/// Counts a request head refused before routing, by reason.
+pub fn head_refused(reason: &'static str) {
+    handles();
+    metrics::counter!(HEADS_REFUSED, "reason" => reason).increment(1);
 }
 
 /// Counts presence changes that did not reach the log.

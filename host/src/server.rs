@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api;
 use crate::auth::secrets;
 use crate::config::Settings;
 use crate::hub::Hub;
@@ -240,26 +239,9 @@ async fn install_builtin_catalog(schemas: &Registry) -> Result<(), StartError> {
 
 /// Serves until `state.shutdown` is cancelled, then lets open requests
 /// finish (streams end at once with `beacon.shutdown`) for at most the
-/// shutdown grace period.
+/// shutdown grace period. See [`crate::edge`].
 pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
-    let shutdown = state.shutdown.clone();
-    let grace = state.settings.shutdown_grace;
-    let app = api::app(state);
-    // The peer address feeds the per-IP connection-attempt limit.
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = async move { server.await };
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(grace_s = grace.as_secs(), "requests still open after the grace period; stopping");
-            Ok(())
-        }
-    }
+    crate::edge::serve(listener, state).await
 }
 
 /// The admin token: the configured one (`BEACON_ADMIN_TOKEN`), else the one

@@ -3,6 +3,7 @@
 mod cli;
 mod contracts;
 mod cors;
+mod edge;
 mod input;
 mod limits;
 mod ops;

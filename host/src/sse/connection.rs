@@ -248,7 +248,9 @@ impl Connection {
             match self.phase {
                 Phase::Done => return None,
                 _ if self.tenant_guard.closed().is_cancelled() => self.close_for_deleted_tenant(),
-                Phase::CatchUp { subscribed } => self.catch_up(subscribed).await,
+                // Boxed: replay is rare and its future large; an idle
+                // live stream keeps only the small `live` future.
+                Phase::CatchUp { subscribed } => Box::pin(self.catch_up(subscribed)).await,
                 Phase::Live => self.live().await,
             }
         }
@@ -419,6 +421,25 @@ impl Connection {
             return;
         }
         let tenant_plugins = self.tenant_plugins();
+        let gated = tenant_plugins
+            .as_ref()
+            .is_some_and(|p| p.gates(&delivery.meta.kind).next().is_some());
+        if !gated && self.filter.view_for(&delivery.meta.kind).is_none() {
+            // The common case, without an await: the shared frame as is.
+            self.metrics.events_delivered.increment(1);
+            self.pending.push_back(delivery.frame.clone());
+            return;
+        }
+        Box::pin(self.accept_shaped(delivery, tenant_plugins)).await;
+    }
+
+    /// [`accept`](Self::accept) for an event that deliver gates or a
+    /// version view apply to.
+    async fn accept_shaped(
+        &mut self,
+        delivery: &Delivery,
+        tenant_plugins: Option<Arc<TenantPlugins>>,
+    ) {
         if let Some(pipeline) = tenant_plugins
             .as_ref()
             .filter(|p| p.gates(&delivery.meta.kind).next().is_some())
