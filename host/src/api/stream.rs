@@ -90,9 +90,13 @@ pub async fn stream(
         &state.settings.cors_origins,
     )?;
     let caps = TenantLimits::caps(tenant.limits.as_ref(), &state.settings);
+    // The stream ends at one token: presence closing the lease, or the
+    // tenant's deletion on this node (the lease's token is the guard's child).
+    let guard = state.hub.guard(&claims.tenant);
     let lease = state
         .presence
-        .admit(
+        .admit_within(
+            guard.closed(),
             &claims.tenant,
             &claims.sub,
             &connection_id,
@@ -133,6 +137,8 @@ pub async fn stream(
         connection_id,
         token_expires_at: claims.exp,
         context: Some(context),
+        guard: Some(guard),
+        lease: Some(lease),
     };
     let timing = Timing {
         heartbeat: state.settings.heartbeat,
@@ -148,7 +154,7 @@ pub async fn stream(
         state.shutdown.clone(),
     )
     .await?;
-    let mut response = Response::new(Body::from_stream(lease.hold(body)));
+    let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

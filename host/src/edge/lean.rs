@@ -22,13 +22,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::ConnectInfo;
 use axum::http::{self, HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
@@ -42,7 +42,7 @@ const MAX_GATHER: usize = 32;
 /// Bytes a subscriber may send after its head before it is dropped.
 const MAX_DISCARDED: usize = 64 * 1024;
 
-/// How one connection's stream is written.
+/// How stream connections are answered.
 #[derive(Clone)]
 pub struct Lean {
     pub router: Router,
@@ -50,65 +50,93 @@ pub struct Lean {
     pub stall: Duration,
 }
 
+/// An answered stream, ready to be written: run it with [`Open::pump`].
+pub struct Open {
+    socket: TcpStream,
+    frames: BodyDataStream,
+    stall: Duration,
+    peer: SocketAddr,
+}
+
 impl Lean {
-    /// Answers a stream request on `socket`, then closes it.
-    pub async fn serve(&self, socket: TcpStream, head: StreamHead, peer: SocketAddr) {
+    /// Answers a stream request on `socket`: an error answer is written
+    /// whole and the connection closed; a stream's head is written and the
+    /// stream handed back, to be pumped by a task of its own (which then
+    /// holds nothing of the request: a task is as large as what it holds
+    /// across an await, and an idle stream's task should be small).
+    pub async fn open(
+        &self,
+        socket: TcpStream,
+        head: StreamHead,
+        peer: SocketAddr,
+    ) -> Option<Open> {
         let response = match request(head, peer) {
-            Ok(request) => match Box::pin(self.router.clone().oneshot(request)).await {
+            Ok(request) => match self.router.clone().oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
             Err(refusal) => refused(refusal),
         };
-        self.finish(socket, response, peer).await;
+        self.answer(socket, response, peer).await
     }
 
     /// Answers a head that cannot be served, then closes the connection.
     pub async fn refuse(&self, socket: TcpStream, refusal: Refusal, peer: SocketAddr) {
-        self.finish(socket, refused(refusal), peer).await;
+        self.answer(socket, refused(refusal), peer).await;
     }
 
-    async fn finish(&self, mut socket: TcpStream, response: Response, peer: SocketAddr) {
-        if let Err(error) = self.answer(&mut socket, response).await {
-            tracing::debug!(%peer, %error, "stream connection ended");
-        }
-        let _ = socket.shutdown().await;
-    }
-
-    async fn answer(&self, socket: &mut TcpStream, response: Response) -> io::Result<()> {
+    async fn answer(
+        &self,
+        socket: TcpStream,
+        response: Response,
+        peer: SocketAddr,
+    ) -> Option<Open> {
         let (parts, body) = response.into_parts();
         let streaming = parts.status == StatusCode::OK
             && parts
                 .headers
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        if !streaming {
+        let written = if streaming {
+            let head = encode_head(parts.status, &parts.headers, None);
+            write(&socket, &mut vec![head.into()], self.stall).await
+        } else {
             let body = axum::body::to_bytes(body, MAX_ANSWER)
                 .await
                 .unwrap_or_default();
             let head = encode_head(parts.status, &parts.headers, Some(body.len()));
-            let write = async {
-                socket.write_all(&head).await?;
-                socket.write_all(&body).await
-            };
-            return tokio::time::timeout(self.stall, write)
-                .await
-                .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+            let written = write(&socket, &mut vec![head.into(), body], self.stall).await;
+            close(socket, written, peer).await;
+            return None;
+        };
+        if let Err(error) = written {
+            close(socket, Err(error), peer).await;
+            return None;
         }
-        let head = encode_head(parts.status, &parts.headers, None);
-        self.write(socket, &mut vec![Bytes::from(head)]).await?;
-        self.pump(socket, body).await
+        Some(Open {
+            socket,
+            frames: body.into_data_stream(),
+            stall: self.stall,
+            peer,
+        })
+    }
+}
+
+impl Open {
+    /// Writes the stream's frames until it ends or the subscriber goes,
+    /// then closes the connection.
+    pub async fn pump(mut self) {
+        let result = self.frames().await;
+        close(self.socket, result, self.peer).await;
     }
 
-    /// Writes the stream's frames until it ends or the subscriber goes.
-    async fn pump(&self, socket: &mut TcpStream, body: Body) -> io::Result<()> {
-        let mut frames = body.into_data_stream();
+    async fn frames(&mut self) -> io::Result<()> {
         let mut discarded = 0;
         let mut burst = Vec::new();
         loop {
             let next = tokio::select! {
-                next = frames.next() => next,
-                gone = client_gone(socket, &mut discarded) => return gone,
+                next = self.frames.next() => next,
+                gone = client_gone(&self.socket, &mut discarded) => return gone,
             };
             let Some(Ok(frame)) = next else {
                 return Ok(());
@@ -116,7 +144,7 @@ impl Lean {
             burst.push(frame);
             let mut ended = false;
             while burst.len() < MAX_GATHER {
-                match frames.next().now_or_never() {
+                match self.frames.next().now_or_never() {
                     Some(Some(Ok(frame))) => burst.push(frame),
                     Some(_) => {
                         ended = true;
@@ -125,19 +153,40 @@ impl Lean {
                     None => break,
                 }
             }
-            self.write(socket, &mut burst).await?;
+            write(&self.socket, &mut burst, self.stall).await?;
             if ended {
                 return Ok(());
             }
         }
     }
+}
 
-    /// Writes `frames` (emptying it), within the stall limit.
-    async fn write(&self, socket: &mut TcpStream, frames: &mut Vec<Bytes>) -> io::Result<()> {
-        tokio::time::timeout(self.stall, write_all(socket, frames))
-            .await
-            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+/// Ends a connection after its answer: FIN, so the client reads the end.
+async fn close(mut socket: TcpStream, result: io::Result<()>, peer: SocketAddr) {
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "stream connection ended");
     }
+    let _ = socket.shutdown().await;
+}
+
+/// Writes `frames` (emptying it) within `stall`. Most writes complete at
+/// once; only a write the socket cannot take whole waits, in a future of
+/// its own (so an idle stream's task does not carry one).
+async fn write(socket: &TcpStream, frames: &mut Vec<Bytes>, stall: Duration) -> io::Result<()> {
+    if try_write(socket, frames)? {
+        return Ok(());
+    }
+    let rest = async {
+        loop {
+            socket.writable().await?;
+            if try_write(socket, frames)? {
+                return Ok(());
+            }
+        }
+    };
+    Box::pin(tokio::time::timeout(stall, rest))
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
 /// The request the router sees: the parsed head, no body.
@@ -200,32 +249,37 @@ fn encode_head(status: StatusCode, headers: &http::HeaderMap, length: Option<usi
     head
 }
 
-/// Writes every frame, in as few vectored writes as the socket allows.
-async fn write_all(socket: &mut TcpStream, frames: &mut Vec<Bytes>) -> io::Result<()> {
-    let mut first = 0;
-    while first < frames.len() {
+/// Writes as much of `frames` as the socket takes now, in vectored
+/// writes, removing what was written; `true` once all of it is.
+fn try_write(socket: &TcpStream, frames: &mut Vec<Bytes>) -> io::Result<bool> {
+    while !frames.is_empty() {
         let mut slices = [IoSlice::new(&[]); MAX_GATHER];
-        let n = frames.len().min(first + MAX_GATHER) - first;
-        for (slice, frame) in slices.iter_mut().zip(&frames[first..first + n]) {
+        let n = frames.len().min(MAX_GATHER);
+        for (slice, frame) in slices.iter_mut().zip(frames.iter()) {
             *slice = IoSlice::new(frame);
         }
-        let mut written = socket.write_vectored(&slices[..n]).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        while written > 0 {
-            let frame = &mut frames[first];
-            if written >= frame.len() {
-                written -= frame.len();
-                first += 1;
-            } else {
-                let _ = frame.split_to(written);
-                written = 0;
-            }
+        let mut written = match socket.try_write_vectored(&slices[..n]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => written,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let done = frames
+            .iter()
+            .take_while(|frame| {
+                let whole = written >= frame.len();
+                if whole {
+                    written -= frame.len();
+                }
+                whole
+            })
+            .count();
+        frames.drain(..done);
+        if written > 0 {
+            let _ = frames[0].split_to(written);
         }
     }
-    frames.clear();
-    Ok(())
+    Ok(true)
 }
 
 /// Resolves when the subscriber closes its side (or sends more than

@@ -47,6 +47,8 @@ struct Edge {
     lean: Lean,
     head_timeout: Duration,
     shutdown: CancellationToken,
+    /// Every connection's task, for the graceful end.
+    tasks: TaskTracker,
 }
 
 /// Serves until `state.shutdown` is cancelled, then lets open connections
@@ -62,8 +64,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
         },
         head_timeout: state.settings.head_timeout,
         shutdown: shutdown.clone(),
+        tasks: TaskTracker::new(),
     };
-    let tasks = TaskTracker::new();
+    let tasks = edge.tasks.clone();
     loop {
         let (socket, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -95,10 +98,14 @@ impl Edge {
         let _ = socket.set_nodelay(true);
         let routed = tokio::select! {
             _ = self.shutdown.cancelled() => return,
-            routed = head::read(&mut socket, self.head_timeout) => routed,
+            routed = Box::pin(head::read(&mut socket, self.head_timeout)) => routed,
         };
         match routed {
-            Ok(Routed::Stream(head)) => self.lean.serve(socket, head, peer).await,
+            Ok(Routed::Stream(head)) => {
+                if let Some(open) = Box::pin(self.lean.open(socket, head, peer)).await {
+                    self.tasks.spawn(open.pump());
+                }
+            }
             // Boxed, like every path an idle stream does not take: a task's
             // size is its largest future, and streams are most of the tasks.
             Ok(Routed::Other(read)) => {

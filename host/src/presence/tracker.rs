@@ -1,8 +1,8 @@
 //! The node side of presence: admitting a connection, keeping its entry
 //! alive, closing it when it was replaced.
 //!
-//! [`Tracker::admit`] registers the connection before its stream opens and
-//! returns a [`Lease`], held by the stream ([`Lease::hold`]). While the
+//! [`Tracker::admit_within`] registers the connection before its stream opens and
+//! returns a [`Lease`], held by the stream. While the
 //! stream lives, the node's one refresh task extends its entry every
 //! `min(heartbeat, TTL / 2)` — bounded so an entry never lapses between
 //! two refreshes — in **one store call per tenant** for all of the node's
@@ -26,20 +26,16 @@
 //! presence events on (see [`super::events`]).
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::events::Appender;
 use super::{Admission, Caps, Change, Conn, Entry, Online, PresenceError, SharedPresence};
 use crate::log::now_ms;
-use beacon_protocol::control::{Closed, ClosedReason, Control};
-use beacon_protocol::sse::encode;
 
 /// Tenants refreshed at once by the refresh task.
 const CONCURRENT_REFRESHES: usize = 16;
@@ -143,6 +139,23 @@ impl Tracker {
         caps: Caps,
         events: bool,
     ) -> Result<Result<Lease, Admission>, PresenceError> {
+        let within = CancellationToken::new();
+        self.admit_within(&within, tenant, user, connection, caps, events)
+            .await
+    }
+
+    /// [`admit`](Self::admit), with the lease's [`closed`](Lease::closed)
+    /// token a child of `within`: a stream then waits for one token to
+    /// learn that it must end, whoever ends it.
+    pub async fn admit_within(
+        self: &Arc<Self>,
+        within: &CancellationToken,
+        tenant: &str,
+        user: &str,
+        connection: &str,
+        caps: Caps,
+        events: bool,
+    ) -> Result<Result<Lease, Admission>, PresenceError> {
         let entry = Entry {
             tenant,
             user,
@@ -156,7 +169,7 @@ impl Tracker {
             Admission::Admitted { replaced } => replaced,
             refused => return Ok(Err(refused)),
         };
-        let closed = CancellationToken::new();
+        let closed = within.child_token();
         let why = Arc::new(AtomicU8::new(OPEN));
         {
             let mut local = self.local();
@@ -304,26 +317,33 @@ pub struct Lease {
     why: Arc<AtomicU8>,
 }
 
+/// Why presence closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseEnd {
+    /// Close-oldest admitted a newer connection of its user (`beacon.closed`).
+    Replaced,
+    /// Its tenant was deleted (`beacon.closed`).
+    TenantDeleted,
+    /// Its entry lapsed while the store was unreachable: it ends without a
+    /// frame, and the client is admitted again when it reconnects.
+    Lapsed,
+}
+
 impl Lease {
-    /// Ties the lease to a stream: the stream ends (with `beacon.closed`
-    /// when it was replaced or its tenant deleted) when the lease is
-    /// closed, and the entry is removed when the stream is dropped.
-    pub fn hold<S>(self, body: S) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static
-    where
-        S: Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
-    {
-        let closed = self.closed.clone();
-        let tail = futures::stream::once(async move {
-            let lease = self;
-            let reason = match lease.why.load(Ordering::Acquire) {
-                REPLACED => ClosedReason::Replaced,
-                TENANT_DELETED => ClosedReason::TenantDeleted,
-                _ => return None,
-            };
-            Some(Ok(encode::control(&Control::Closed(Closed { reason }))))
-        })
-        .filter_map(std::future::ready);
-        body.take_until(closed.cancelled_owned()).chain(tail)
+    /// Cancelled when the connection must end: presence closed it (see
+    /// [`ended`](Self::ended)), or the token it was admitted within was.
+    pub fn closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+
+    /// Why presence closed the connection, if it did.
+    pub fn ended(&self) -> Option<LeaseEnd> {
+        match self.why.load(Ordering::Acquire) {
+            REPLACED => Some(LeaseEnd::Replaced),
+            TENANT_DELETED => Some(LeaseEnd::TenantDeleted),
+            LAPSED => Some(LeaseEnd::Lapsed),
+            _ => None,
+        }
     }
 }
 
@@ -382,20 +402,15 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let body = first.hold(futures::stream::pending());
+        assert_eq!(first.ended(), None);
         let second = tracker
             .admit("t", "u", "c2", caps(CapPolicy::CloseOldest), false)
             .await
             .unwrap()
             .unwrap();
-        let frames: Vec<_> = body.collect().await;
-        let frames: Vec<Bytes> = frames.into_iter().map(|f| f.unwrap_or_default()).collect();
-        assert_eq!(
-            frames,
-            vec![Bytes::from(
-                "event: beacon.closed\ndata: {\"reason\":\"replaced\"}\n\n"
-            )]
-        );
+        assert!(first.closed().is_cancelled(), "closed at once on this node");
+        assert_eq!(first.ended(), Some(LeaseEnd::Replaced));
+        drop(first);
         assert_eq!(tracker.online("t").await.unwrap().connections, 1);
         drop(second);
         tokio::task::yield_now().await;
@@ -419,17 +434,17 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let body = on_a.hold(futures::stream::pending());
         let started = tokio::time::Instant::now();
         let _on_b = node_b
             .admit("t", "u", "b-1", caps(CapPolicy::CloseOldest), false)
             .await
             .unwrap()
             .unwrap();
-        let frames: Vec<_> = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        tokio::time::timeout(Duration::from_secs(5), on_a.closed().cancelled())
             .await
             .expect("closed at the next refresh");
-        assert_eq!(frames.len(), 1, "only beacon.closed");
+        assert_eq!(on_a.ended(), Some(LeaseEnd::Replaced));
+        drop(on_a);
         assert!(started.elapsed() < heartbeat * 5, "{:?}", started.elapsed());
         assert_eq!(node_a.online("t").await.unwrap().connections, 1);
     }
@@ -456,19 +471,14 @@ mod tests {
                     .unwrap()
             }
         };
-        let gone = admit("t", "b-1").await.hold(futures::stream::pending());
+        let gone = admit("t", "b-1").await;
         let kept = admit("other", "b-2").await;
         node_a.remove_tenant("t").await.unwrap();
-        let frames: Vec<_> = tokio::time::timeout(Duration::from_secs(5), gone.collect())
+        tokio::time::timeout(Duration::from_secs(5), gone.closed().cancelled())
             .await
             .expect("closed at the next refresh");
-        let frames: Vec<Bytes> = frames.into_iter().map(|f| f.unwrap_or_default()).collect();
-        assert_eq!(
-            frames,
-            vec![Bytes::from(
-                "event: beacon.closed\ndata: {\"reason\":\"tenant_deleted\"}\n\n"
-            )]
-        );
+        assert_eq!(gone.ended(), Some(LeaseEnd::TenantDeleted));
+        assert_eq!(kept.ended(), None);
         assert_eq!(node_a.online("t").await.unwrap().connections, 0);
         assert_eq!(node_a.online("other").await.unwrap().connections, 1);
         drop(kept);
@@ -572,21 +582,20 @@ mod tests {
         let ttl = Duration::from_millis(300);
         let cut_off = Tracker::new(store.clone(), ttl, Duration::from_millis(50), None);
         let other = Tracker::new(store.clone(), ttl, Duration::from_millis(50), None);
-        let body = cut_off
+        let lease = cut_off
             .admit("t", "u", "a-1", many(), false)
             .await
             .unwrap()
-            .unwrap()
-            .hold(futures::stream::pending());
+            .unwrap();
         store.unreachable.store(true, Ordering::SeqCst);
         tokio::time::sleep(ttl + Duration::from_millis(50)).await;
         store.unreachable.store(false, Ordering::SeqCst);
         // Another node's registration purges the lapsed entry.
         let _b = other.admit("t", "v", "b-1", many(), false).await.unwrap();
-        let frames: Vec<_> = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        tokio::time::timeout(Duration::from_secs(5), lease.closed().cancelled())
             .await
             .expect("ended at the next refresh");
-        assert!(frames.is_empty(), "no beacon.closed: {frames:?}");
+        assert_eq!(lease.ended(), Some(LeaseEnd::Lapsed));
     }
 
     #[tokio::test]

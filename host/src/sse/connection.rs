@@ -35,6 +35,7 @@ use crate::log::{Epoch, LogError, Offset, Position, SharedLog};
 use crate::metrics::{self, Handles, OpenConnection};
 use crate::plugins::gate::{self, Context, Registration};
 use crate::plugins::registry::{Plugins, TenantPlugins};
+use crate::presence::tracker::{Lease, LeaseEnd};
 use crate::schema::Registry;
 use beacon_protocol::control::{
     Closed, ClosedReason, Connected, Control, Gap, GapReason, Incompatible, Overflow, Resume,
@@ -59,6 +60,13 @@ pub struct Request {
     pub token_expires_at: u64,
     /// The subscriber's context for the tenant's deliver plugins.
     pub context: Option<Arc<Context>>,
+    /// The stream's hold on its tenant's close signal (taken by
+    /// [`open`] when not given).
+    pub guard: Option<TenantGuard>,
+    /// The connection's presence registration, admitted within the
+    /// guard's token ([`Tracker::admit_within`](crate::presence::Tracker::admit_within)):
+    /// the stream ends when it is closed, and dropping the stream drops it.
+    pub lease: Option<Lease>,
 }
 
 /// Stream-wide settings.
@@ -94,6 +102,11 @@ struct Connection {
     shutdown: CancellationToken,
     /// Cancelled when the tenant is deleted (see [`Hub::close_tenant`]).
     tenant_guard: TenantGuard,
+    /// Cancelled when the stream must end for a reason from outside other
+    /// than shutdown: the lease's token (a child of the guard's), else the
+    /// guard's. One token, so an idle stream waits on two futures only.
+    ended: CancellationToken,
+    lease: Option<Lease>,
     /// Contracts, for version views.
     schemas: Arc<Registry>,
     /// The node's plugins (deliver gates, converters), if it runs any.
@@ -126,12 +139,18 @@ pub async fn open(
         connection_id,
         token_expires_at,
         context,
+        guard,
+        lease,
     } = request;
     let gate = plugins
         .as_ref()
         .zip(context)
         .map(|(plugins, context)| plugins.contexts.register(&tenant, context));
-    let tenant_guard = hub.guard(&tenant);
+    let tenant_guard = guard.unwrap_or_else(|| hub.guard(&tenant));
+    let ended = lease
+        .as_ref()
+        .map_or_else(|| tenant_guard.closed(), Lease::closed)
+        .clone();
     let info = log.read(&tenant, Offset::MAX, 0).await?;
     let mut pending = VecDeque::with_capacity(3);
     pending.push_back(encode::preamble(timing.retry));
@@ -215,6 +234,8 @@ pub async fn open(
         heartbeat,
         shutdown,
         tenant_guard,
+        ended,
+        lease,
         schemas,
         plugins,
         gate,
@@ -247,7 +268,7 @@ impl Connection {
             }
             match self.phase {
                 Phase::Done => return None,
-                _ if self.tenant_guard.closed().is_cancelled() => self.close_for_deleted_tenant(),
+                _ if self.ended.is_cancelled() => self.end_outside(),
                 // Boxed: replay is rare and its future large; an idle
                 // live stream keeps only the small `live` future.
                 Phase::CatchUp { subscribed } => Box::pin(self.catch_up(subscribed)).await,
@@ -260,7 +281,7 @@ impl Connection {
     async fn catch_up(&mut self, subscribed: bool) {
         let read = tokio::select! {
             _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
-            _ = self.tenant_guard.closed().cancelled() => return self.close_for_deleted_tenant(),
+            _ = self.ended.cancelled() => return self.end_outside(),
             read = self.log.read(&self.tenant, self.last, REPLAY_PAGE) => read,
         };
         let page = match read {
@@ -270,7 +291,7 @@ impl Connection {
                 self.pending.push_back(encode::HEARTBEAT);
                 tokio::select! {
                     _ = self.shutdown.cancelled() => self.close_for_shutdown(),
-                    _ = self.tenant_guard.closed().cancelled() => self.close_for_deleted_tenant(),
+                    _ = self.ended.cancelled() => self.end_outside(),
                     _ = tokio::time::sleep(REPLAY_RETRY) => {}
                 }
                 return;
@@ -313,9 +334,9 @@ impl Connection {
         if !full {
             if subscribed {
                 self.phase = Phase::Live;
-            } else if self.tenant_guard.closed().is_cancelled() {
-                // No new tail for a deleted tenant.
-                self.close_for_deleted_tenant();
+            } else if self.ended.is_cancelled() {
+                // No new tail for a stream that ends.
+                self.end_outside();
             } else {
                 match self.hub.subscribe(&self.tenant).await {
                     Ok(rx) => {
@@ -326,7 +347,7 @@ impl Connection {
                         tracing::warn!(tenant = %self.tenant, %error, "subscribe failed; retrying");
                         tokio::select! {
                             _ = self.shutdown.cancelled() => self.close_for_shutdown(),
-                            _ = self.tenant_guard.closed().cancelled() => self.close_for_deleted_tenant(),
+                            _ = self.ended.cancelled() => self.end_outside(),
                             _ = tokio::time::sleep(REPLAY_RETRY) => {}
                         }
                     }
@@ -344,7 +365,7 @@ impl Connection {
         let received = tokio::select! {
             biased;
             _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
-            _ = self.tenant_guard.closed().cancelled() => return self.close_for_deleted_tenant(),
+            _ = self.ended.cancelled() => return self.end_outside(),
             received = rx.recv() => received,
             _ = self.heartbeat.tick() => {
                 if crate::auth::jwt::now_s() >= self.token_expires_at {
@@ -539,6 +560,26 @@ impl Connection {
         })));
     }
 
+    /// The stream must end for a reason from outside: its tenant was
+    /// deleted, or presence closed it (replaced: `beacon.closed`; lapsed:
+    /// no frame, the client reconnects and is admitted again).
+    fn end_outside(&mut self) {
+        let presence = self.lease.as_ref().and_then(Lease::ended);
+        if self.tenant_guard.closed().is_cancelled() {
+            return self.close_for_deleted_tenant();
+        }
+        match presence {
+            Some(LeaseEnd::Replaced) => self.end_with(encode::control(&Control::Closed(Closed {
+                reason: ClosedReason::Replaced,
+            }))),
+            Some(LeaseEnd::TenantDeleted) => self.close_for_deleted_tenant(),
+            Some(LeaseEnd::Lapsed) | None => {
+                self.rx = None;
+                self.phase = Phase::Done;
+            }
+        }
+    }
+
     /// The tenant was deleted: `beacon.closed`, and clients should not
     /// reconnect (the tenant's tokens no longer work).
     fn close_for_deleted_tenant(&mut self) {
@@ -627,6 +668,8 @@ mod tests {
             connection_id: "c-test".into(),
             token_expires_at: u64::MAX,
             context: None,
+            guard: None,
+            lease: None,
         }
     }
 
