@@ -20,9 +20,10 @@
 //!
 //! # Consistency
 //!
-//! An append is one Lua script: it creates the epoch if needed, checks and
-//! sets the dedup keys, adds the events and applies count retention, all
-//! atomically. A read is one script too, so the events, the epoch, the head
+//! The scripts are the `.lua` files in `log/redis/`, compiled in with
+//! `include_str!`. An append is one Lua script: it creates the epoch if
+//! needed, checks and sets the dedup keys, adds the events and applies
+//! count retention, all atomically. A read is one script too, so the events, the epoch, the head
 //! and `trimmed_through` it returns are one snapshot. The epoch is created
 //! on first use; if Redis loses its data (a flush, a restart without
 //! persistence) the next use creates a new one, which readers see as an
@@ -109,24 +110,7 @@ const DELETE_SCAN_COUNT: usize = 1000;
 /// Removes a stream's oldest entries beyond `max` (exactly) and records the
 /// newest removed id. It walks the ids to remove in chunks of 256 so the
 /// script never holds more than one chunk of entries.
-const TRIM_COUNT_LUA: &str = r#"
-local function trim_count(stream, trimmed, max)
-  local excess = redis.call('XLEN', stream) - tonumber(max)
-  if excess <= 0 then return 0 end
-  local start, last, left = '-', nil, excess
-  while left > 0 do
-    local chunk = redis.call('XRANGE', stream, start, '+', 'COUNT', math.min(left, 256))
-    if #chunk == 0 then break end
-    last = chunk[#chunk][1]
-    left = left - #chunk
-    start = '(' .. last
-  end
-  if not last then return 0 end
-  redis.call('XTRIM', stream, 'MAXLEN', max)
-  redis.call('SET', trimmed, last)
-  return excess
-end
-"#;
+const TRIM_COUNT_LUA: &str = include_str!("redis/trim_count.lua");
 
 /// KEYS: stream, epoch, trimmed, then one dedup key per event that has one.
 /// ARGV: candidate epoch, dedup TTL (ms), max events, count that triggers
@@ -134,69 +118,16 @@ end
 /// in KEYS (0 = none), type, `1` if it has a subject, subject, audience
 /// JSON (empty = everyone), envelope.
 /// Returns `{epoch, {id...}, {duplicate 0/1...}}`.
-const APPEND_LUA: &str = r#"
-redis.call('SET', KEYS[2], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[2])
-local ids, dups = {}, {}
-for i = 0, tonumber(ARGV[5]) - 1 do
-  local b = 6 + i * 6
-  local k = tonumber(ARGV[b])
-  local seen = false
-  if k > 0 then seen = redis.call('GET', KEYS[k]) end
-  if seen then
-    ids[i + 1] = seen
-    dups[i + 1] = 1
-  else
-    local f = {'t', ARGV[b + 1]}
-    if ARGV[b + 2] == '1' then f[#f + 1] = 's'; f[#f + 1] = ARGV[b + 3] end
-    if ARGV[b + 4] ~= '' then f[#f + 1] = 'a'; f[#f + 1] = ARGV[b + 4] end
-    f[#f + 1] = 'e'; f[#f + 1] = ARGV[b + 5]
-    local id = redis.call('XADD', KEYS[1], '*', unpack(f))
-    if k > 0 then redis.call('SET', KEYS[k], id, 'PX', ARGV[2]) end
-    ids[i + 1] = id
-    dups[i + 1] = 0
-  end
-end
-if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[4]) then
-  trim_count(KEYS[1], KEYS[3], ARGV[3])
-end
-return {epoch, ids, dups}
-"#;
+const APPEND_LUA: &str = include_str!("redis/append.lua");
 
 /// KEYS: stream, epoch, trimmed. ARGV: candidate epoch, XRANGE start
 /// (empty = no events wanted), count.
 /// Returns `{epoch, trimmed, head, {entries}}`; ids are `0-0` when unset.
-const READ_LUA: &str = r#"
-redis.call('SET', KEYS[2], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[2])
-local trimmed = redis.call('GET', KEYS[3]) or '0-0'
-local head, events = '0-0', {}
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then head = info[i + 1]; break end
-  end
-  if ARGV[2] ~= '' then
-    events = redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])
-  end
-end
-return {epoch, trimmed, head, events}
-"#;
+const READ_LUA: &str = include_str!("redis/read.lua");
 
 /// KEYS: stream, trimmed. ARGV: max events, age cutoff in ms (entries with
 /// a smaller ms are removed; 0 = none). Returns how many were removed.
-const TRIM_LUA: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local removed = trim_count(KEYS[1], KEYS[2], ARGV[1])
-if ARGV[2] ~= '0' then
-  local newest = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '-', 'COUNT', 1)
-  if #newest > 0 then
-    removed = removed + redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2] .. '-0')
-    redis.call('SET', KEYS[2], newest[1][1])
-  end
-end
-return removed
-"#;
+const TRIM_LUA: &str = include_str!("redis/trim.lua");
 
 /// The Lua scripts, loaded on first use and again after a Redis restart
 /// (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`).

@@ -39,22 +39,10 @@ use super::{Contract, Mode, SchemaError};
 use crate::redis_conn::{LazyRedis, is_unavailable};
 
 /// KEYS: contracts, latest, rev. ARGV: type, version, contract JSON.
-const APPEND_LUA: &str = r"
-local latest = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if latest + 1 ~= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1] .. '@' .. ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('INCR', KEYS[3])
-return 1
-";
+const APPEND_LUA: &str = include_str!("redis/append.lua");
 
 /// KEYS: contracts, deprecated, rev. ARGV: `<type>@<version>`.
-const DEPRECATE_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
-return 1
-";
+const DEPRECATE_LUA: &str = include_str!("redis/deprecate.lua");
 
 pub struct RedisContracts {
     redis: LazyRedis,

@@ -17,49 +17,20 @@ use super::{ApiKey, MAX_KEYS_PER_TENANT, StoreError, Tenant, TenantStore};
 use crate::redis_conn::{LazyRedis, is_unavailable};
 
 /// KEYS: tenants, api-keys, tenant's key index. ARGV: id, tenant JSON, key hash, key JSON, key id.
-const CREATE_LUA: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
-return 1
-";
+const CREATE_LUA: &str = include_str!("redis/create.lua");
 
 /// KEYS: tenants. ARGV: id, tenant JSON.
-const UPDATE_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-";
+const UPDATE_LUA: &str = include_str!("redis/update.lua");
 
 /// KEYS: api-keys, tenant's key index. ARGV: key hash, key JSON, key id, cap.
-const PUT_KEY_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
-return 1
-";
+const PUT_KEY_LUA: &str = include_str!("redis/put_key.lua");
 
 /// KEYS: api-keys, tenant's key index. ARGV: key id.
-const DELETE_KEY_LUA: &str = r"
-local hash = redis.call('HGET', KEYS[2], ARGV[1])
-if not hash then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], hash)
-return 1
-";
+const DELETE_KEY_LUA: &str = include_str!("redis/delete_key.lua");
 
 /// KEYS: tenants, api-keys, tenant's key index. ARGV: id.
 /// Returns 1 if the tenant existed.
-const DELETE_TENANT_LUA: &str = r"
-local existed = redis.call('HDEL', KEYS[1], ARGV[1])
-for _, hash in ipairs(redis.call('HVALS', KEYS[3])) do
-  redis.call('HDEL', KEYS[2], hash)
-end
-redis.call('DEL', KEYS[3])
-return existed
-";
+const DELETE_TENANT_LUA: &str = include_str!("redis/delete_tenant.lua");
 
 pub struct RedisTenants {
     redis: LazyRedis,
