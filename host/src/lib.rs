@@ -12,6 +12,7 @@
 //! - [`auth`]: admin token, tenant API keys, subscriber JWTs.
 //! - [`tenants`]: tenant records; embedded and Redis stores.
 //! - [`event`]: the published event shape, its checks, the CloudEvents envelope.
+//! - [`backend`]: the one error type of the storage backends, classified (unavailable, corrupt, internal).
 //! - [`redis_conn`]: the lazy, self-reconnecting Redis connection of the small stores.
 //! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
 //! - [`metrics`]: Prometheus metric names, the process recorder, hot-path handles.
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod event;
 pub mod hub;

@@ -24,8 +24,8 @@ pub struct LazyRedis {
 
 impl LazyRedis {
     /// Checks the URL; does not connect.
-    pub fn new(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+    pub fn new(url: &str) -> Result<Self, RedisError> {
+        let client = redis::Client::open(url)?;
         Ok(LazyRedis {
             client,
             manager: Mutex::new(None),

@@ -84,9 +84,7 @@ pub async fn publish(
             format!("at most {} events per request", state.settings.max_batch),
         ));
     }
-    if let Some(limited) = super::limits::check_publish(&state, &tenant, items.len()).await {
-        return Ok(limited);
-    }
+    super::limits::check_publish(&state, &tenant, items.len()).await?;
     let time = event::now_rfc3339();
     let count = items.len();
     // Events that passed their checks, with their request index.
@@ -212,12 +210,20 @@ pub async fn publish(
     // The request goes ahead: dead letters first, so that a failure to
     // keep them fails the request (503) before anything is stored.
     for (letter, key) in letters {
-        state.plugins.dead_letter(&tenant.id, *letter, key).await?;
+        state
+            .plugins
+            .dead_letter(&tenant.id, *letter, key)
+            .await
+            .map_err(event_log)?;
     }
     let mut ids = vec![None; count];
     let mut replayed = false;
     if !events.is_empty() {
-        let batch = state.log.append(&tenant.id, events).await?;
+        let batch = state
+            .log
+            .append(&tenant.id, events)
+            .await
+            .map_err(event_log)?;
         crate::metrics::stored(&batch);
         replayed = batch.appended.iter().all(|a| a.duplicate);
         for (index, appended) in accepted.into_iter().zip(&batch.appended) {
@@ -271,6 +277,12 @@ pub async fn publish(
             .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// A failure of the event log: 503 with `Retry-After` while it cannot be
+/// reached, else 500.
+fn event_log(e: crate::log::LogError) -> ApiError {
+    ApiError::backend("the event log", "unavailable", &e)
 }
 
 /// The JSON pointer of event `i` of the request.

@@ -25,7 +25,7 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     pub fn new(url: &str, prefix: &str) -> Result<Self, LimitError> {
         Ok(RedisLimiter {
-            redis: LazyRedis::new(url).map_err(LimitError::Unavailable)?,
+            redis: LazyRedis::new(url).map_err(|e| LimitError::Internal(Box::new(e)))?,
             prefix: prefix.to_owned(),
             script: Script::new(GCRA_LUA),
         })
@@ -41,8 +41,7 @@ impl RateLimiter for RedisLimiter {
         cost: u32,
         now_ms: u64,
     ) -> Result<Decision, LimitError> {
-        let unavailable = |e: ::redis::RedisError| LimitError::Unavailable(e.to_string());
-        let mut conn = self.redis.get().await.map_err(unavailable)?;
+        let mut conn = self.redis.get().await.map_err(LimitError::redis)?;
         let wait_us: u64 = self
             .script
             .key(format!("{{{}:rate:{key}}}", self.prefix))
@@ -52,7 +51,7 @@ impl RateLimiter for RedisLimiter {
             .arg(cost.max(1))
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(LimitError::redis)?;
         Ok(if wait_us == 0 {
             Decision::Allowed
         } else {

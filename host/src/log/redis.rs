@@ -195,12 +195,12 @@ impl RedisLog {
         idempotency_window: Duration,
     ) -> Result<RedisLog, LogError> {
         if prefix.is_empty() || prefix.contains(['{', '}']) {
-            return Err(LogError::Backend(format!(
+            return Err(LogError::internal(format!(
                 "invalid Redis key prefix {prefix:?}: it must be non-empty, without braces"
             )));
         }
         let client = ::redis::Client::open(url)
-            .map_err(|e| LogError::Backend(format!("invalid Redis URL: {e}")))?;
+            .map_err(|e| LogError::Internal(Box::new(e)).context("invalid Redis URL"))?;
         let info = client.get_connection_info();
         let target = match info.addr() {
             ::redis::ConnectionAddr::Unix(path) => format!("unix://{}", path.display()),
@@ -212,9 +212,9 @@ impl RedisLog {
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(RECONNECT_MIN_DELAY)
             .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| LogError::Backend(format!("configuring Redis at {target}: {e}")))?;
+        let conn = client.get_connection_manager_lazy(config).map_err(|e| {
+            LogError::Internal(Box::new(e)).context(format_args!("configuring Redis at {target}"))
+        })?;
         Ok(RedisLog {
             client,
             conn,
@@ -253,10 +253,8 @@ impl RedisLog {
         };
         match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
             Ok(result) => result.map_err(|e| self.error(what, e)),
-            Err(_) => Err(LogError::Unavailable(format!(
-                "{what}: Redis at {} did not answer within {CALL_TIMEOUT:?}",
-                self.target
-            ))),
+            Err(_) => Err(LogError::timed_out(CALL_TIMEOUT)
+                .context(format_args!("{what}: Redis at {}", self.target))),
         }
     }
 
@@ -275,10 +273,8 @@ impl RedisLog {
         };
         match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
             Ok(result) => result.map_err(|e| self.error(what, e)),
-            Err(_) => Err(LogError::Unavailable(format!(
-                "{what}: Redis at {} did not answer within {CALL_TIMEOUT:?}",
-                self.target
-            ))),
+            Err(_) => Err(LogError::timed_out(CALL_TIMEOUT)
+                .context(format_args!("{what}: Redis at {}", self.target))),
         }
     }
 
@@ -300,10 +296,11 @@ impl RedisLog {
                         | ServerErrorKind::ReadOnly
                 )
             );
+        let context = format!("{what}: Redis at {}", self.target);
         if transient {
-            LogError::Unavailable(format!("{what}: Redis at {}: {e}", self.target))
+            LogError::Unavailable(Box::new(e)).context(context)
         } else {
-            LogError::Backend(format!("{what}: Redis at {}: {e}", self.target))
+            LogError::Internal(Box::new(e)).context(context)
         }
     }
 
@@ -342,7 +339,7 @@ impl RedisLog {
         // A brace would end the hash tag early, and could make one tenant's
         // keys collide with another's.
         if tenant.contains(['{', '}']) {
-            return Err(LogError::Backend(format!(
+            return Err(LogError::internal(format!(
                 "tenant {tenant:?} cannot name a Redis key (contains a brace)"
             )));
         }
@@ -462,7 +459,7 @@ impl EventLog for RedisLog {
         }
         let (epoch, ids, dups): (String, Vec<String>, Vec<i64>) = self.run("append", &call).await?;
         if ids.len() != n || dups.len() != n {
-            return Err(LogError::Backend(format!(
+            return Err(LogError::corrupt(format!(
                 "append: Redis returned {} ids for {n} events",
                 ids.len()
             )));
@@ -516,11 +513,8 @@ impl EventLog for RedisLog {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(self.error("tail", e)),
             Err(_) => {
-                return Err(LogError::Unavailable(format!(
-                    "tail: Redis at {} did not answer XREAD within {:?}",
-                    self.target,
-                    wait.saturating_add(TAIL_GRACE)
-                )));
+                return Err(LogError::timed_out(wait.saturating_add(TAIL_GRACE))
+                    .context(format_args!("tail: XREAD on Redis at {}", self.target)));
             }
         };
         self.put_tail_conn(tenant, conn);
@@ -590,8 +584,8 @@ impl EventLog for RedisLog {
         match tokio::time::timeout(HEALTH_TIMEOUT, ping).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.error("health check", e)),
-            Err(_) => Err(LogError::Unavailable(format!(
-                "health check: Redis at {} did not answer PING within {HEALTH_TIMEOUT:?}",
+            Err(_) => Err(LogError::timed_out(HEALTH_TIMEOUT).context(format_args!(
+                "health check: PING on Redis at {}",
                 self.target
             ))),
         }
@@ -625,13 +619,15 @@ fn decode_all(entries: Vec<StreamId>) -> Result<Vec<StoredEvent>, LogError> {
 /// One stream entry back into an event.
 fn decode(entry: &StreamId) -> Result<StoredEvent, LogError> {
     let offset = parse_offset(&entry.id)?;
-    let corrupt = |what: &str| LogError::Backend(format!("corrupt stream entry {offset}: {what}"));
+    let corrupt = |what: &str| LogError::corrupt(format!("stream entry {offset}: {what}"));
     let kind = entry.get::<String>("t").ok_or_else(|| corrupt("no type"))?;
     let envelope = entry
         .get::<String>("e")
         .ok_or_else(|| corrupt("no envelope"))?;
     let audience = match entry.get::<String>("a") {
-        Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("bad audience"))?,
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            LogError::from(e).context(format_args!("stream entry {offset}: audience"))
+        })?,
         None => Vec::new(),
     };
     Ok(StoredEvent {
@@ -647,11 +643,11 @@ fn decode(entry: &StreamId) -> Result<StoredEvent, LogError> {
 
 fn parse_offset(id: &str) -> Result<Offset, LogError> {
     id.parse()
-        .map_err(|_| LogError::Backend(format!("malformed stream id {id:?}")))
+        .map_err(|_| LogError::corrupt(format!("malformed stream id {id:?}")))
 }
 
 fn parse_epoch(tag: &str) -> Result<Epoch, LogError> {
-    Epoch::parse(tag).map_err(|_| LogError::Backend(format!("corrupt stream epoch {tag:?}")))
+    Epoch::parse(tag).map_err(|_| LogError::corrupt(format!("stream epoch {tag:?}")))
 }
 
 #[cfg(test)]
@@ -748,12 +744,12 @@ mod tests {
             "redis://:99999999",
         ] {
             let result = RedisLog::connect(url, "beacon", DEFAULT_RETENTION, WINDOW).await;
-            assert!(matches!(result, Err(LogError::Backend(_))), "{url:?}");
+            assert!(matches!(result, Err(LogError::Internal(_))), "{url:?}");
         }
         for prefix in ["", "a{b", "a}"] {
             let result =
                 RedisLog::connect("redis://127.0.0.1/", prefix, DEFAULT_RETENTION, WINDOW).await;
-            assert!(matches!(result, Err(LogError::Backend(_))), "{prefix:?}");
+            assert!(matches!(result, Err(LogError::Internal(_))), "{prefix:?}");
         }
     }
 
@@ -766,9 +762,10 @@ mod tests {
             .await
             .unwrap();
         let err = log.read("acme", Offset::ZERO, 1).await.unwrap_err();
-        let LogError::Unavailable(message) = &err else {
+        let LogError::Unavailable(_) = &err else {
             panic!("expected Unavailable, got {err}");
         };
+        let message = err.to_string();
         let address = format!("redis://127.0.0.1:{}/0", server.port());
         assert!(message.contains(&address), "{message}");
         assert!(!message.contains("s3cret"), "password leaked: {message}");

@@ -496,7 +496,7 @@ impl Plugins {
             .await
             .map_err(|e| match e {
                 super::dead_letters::DeadLetterError::Log(e) => e,
-                other => crate::log::LogError::Backend(other.to_string()),
+                other => crate::log::LogError::internal(other),
             })?;
         stats.dead_lettered(&code);
         Ok(())

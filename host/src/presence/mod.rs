@@ -110,13 +110,9 @@ pub enum Admission {
     TenantFull { cap: u32 },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PresenceError {
-    #[error("presence store unavailable: {0}")]
-    Unavailable(String),
-    #[error("presence store failure: {0}")]
-    Backend(String),
-}
+/// A presence store that cannot answer. The HTTP edge answers 503 for
+/// every presence failure: a connection's registration can be retried.
+pub type PresenceError = crate::backend::BackendError;
 
 #[async_trait]
 pub trait PresenceStore: Send + Sync + 'static {

@@ -30,7 +30,7 @@ use super::{
     Admission, Caps, Change, Conn, Entry, Online, PresenceError, PresenceStore, Refreshed,
     Registered,
 };
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::redis_conn::LazyRedis;
 
 /// Key lifetime, in presence TTLs after the last write (entries' own
 /// expiries decide what counts; this only frees memory).
@@ -77,7 +77,7 @@ pub struct RedisPresence {
 impl RedisPresence {
     pub fn new(url: &str, prefix: &str) -> Result<Self, PresenceError> {
         Ok(RedisPresence {
-            redis: LazyRedis::new(url).map_err(PresenceError::Backend)?,
+            redis: LazyRedis::new(url).map_err(|e| PresenceError::Internal(Box::new(e)))?,
             prefix: prefix.to_owned(),
             register: Script::new(&format!("{COMMON_LUA}{REGISTER_LUA}")),
             refresh: Script::new(&format!("{COMMON_LUA}{REFRESH_LUA}")),
@@ -111,11 +111,7 @@ impl RedisPresence {
 }
 
 fn failure(e: ::redis::RedisError) -> PresenceError {
-    if is_unavailable(&e) {
-        PresenceError::Unavailable(e.to_string())
-    } else {
-        PresenceError::Backend(e.to_string())
-    }
+    PresenceError::redis(e)
 }
 
 /// Key lifetime for an entry expiring at `expires_ms`.
@@ -124,7 +120,7 @@ fn key_ttl(now_ms: u64, expires_ms: u64) -> u64 {
 }
 
 fn unexpected(answer: &[String]) -> PresenceError {
-    PresenceError::Backend(format!("unexpected presence answer {answer:?}"))
+    PresenceError::corrupt(format!("unexpected presence answer {answer:?}"))
 }
 
 /// Reads `n` changes (user, joined, seq) from a script's answer.

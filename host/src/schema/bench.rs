@@ -58,7 +58,7 @@ impl fmt::Display for Figures {
 pub async fn run(iterations: u32) -> Result<Figures, SchemaError> {
     let registry = Registry::new(Arc::new(embedded::in_memory()?));
     let v1: Value = serde_json::from_str(ORDER_CREATED)
-        .map_err(|e| SchemaError::Backend(format!("order.created.json: {e}")))?;
+        .map_err(|e| crate::backend::BackendError::from(e).context("order.created.json"))?;
     let mut v2 = v1.clone();
     v2["properties"]["channel"] = json!({"type": "string", "enum": ["web", "app", "pos"]});
     registry.register("order.created", v1).await?;

@@ -36,6 +36,7 @@ pub mod store;
 pub mod subset;
 pub mod validate;
 
+use crate::backend::BackendError;
 pub use beacon_protocol::api::schemas::{Contract, MAX_SCHEMA_BYTES, MAX_TYPES};
 use beacon_protocol::envelope::FieldError;
 pub use compat::{CheckResult, Mode};
@@ -85,12 +86,10 @@ pub enum SchemaError {
     /// the registry retries; the caller may try again.
     #[error("concurrent registration for {0:?}; retry")]
     Conflict(String),
-    /// The backend cannot be reached now; callers may retry.
-    #[error("contract store unavailable: {0}")]
-    Unavailable(String),
-    /// The backend answered with something it should not have.
-    #[error("contract store failure: {0}")]
-    Backend(String),
+    /// The store failed: unreachable (callers may retry), corrupt data,
+    /// an unreadable file, ...
+    #[error("contract store {0}")]
+    Backend(#[from] BackendError),
 }
 
 fn summary(items: &[FieldError]) -> String {

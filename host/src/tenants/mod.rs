@@ -16,6 +16,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendError;
+
 pub use beacon_protocol::api::keys::Scope;
 pub use beacon_protocol::api::tenants::{MAX_CORS_ORIGINS, MAX_ORIGIN_LEN, MAX_TENANT_ID_LEN};
 
@@ -90,10 +92,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("limit reached: {0}")]
     Limit(String),
-    #[error("tenant store unavailable: {0}")]
-    Unavailable(String),
-    #[error("tenant store failure: {0}")]
-    Backend(String),
+    /// The store failed (unreachable, corrupt data, ...).
+    #[error("tenant store {0}")]
+    Backend(#[from] BackendError),
 }
 
 #[async_trait]

@@ -14,7 +14,8 @@ use ::redis::{AsyncCommands, Script};
 use async_trait::async_trait;
 
 use super::{ApiKey, MAX_KEYS_PER_TENANT, StoreError, Tenant, TenantStore};
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::backend::BackendError;
+use crate::redis_conn::LazyRedis;
 
 /// KEYS: tenants, api-keys, tenant's key index. ARGV: id, tenant JSON, key hash, key JSON, key id.
 const CREATE_LUA: &str = include_str!("redis/create.lua");
@@ -45,7 +46,7 @@ pub struct RedisTenants {
 impl RedisTenants {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(RedisTenants {
-            redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
+            redis: LazyRedis::new(url).map_err(|e| BackendError::Internal(Box::new(e)))?,
             tag: format!("{{{prefix}:tenants}}"),
             create: Script::new(CREATE_LUA),
             update: Script::new(UPDATE_LUA),
@@ -73,22 +74,18 @@ impl RedisTenants {
 }
 
 fn unavailable(e: ::redis::RedisError) -> StoreError {
-    if is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Backend(e.to_string())
-    }
+    BackendError::redis(e).into()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<T>, StoreError> {
     json.map(|j| {
-        serde_json::from_str(&j).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+        serde_json::from_str(&j).map_err(|e| BackendError::from(e).context("tenant record").into())
     })
     .transpose()
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(value).map_err(|e| BackendError::internal(e).into())
 }
 
 #[async_trait]
@@ -268,11 +265,11 @@ mod tests {
         let down = RedisTenants::new(&redis.url(), "shared").unwrap();
         assert!(matches!(
             down.get("acme").await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         assert!(matches!(
             a.get("acme").await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         redis.start_again().await;
         assert_eq!(down.get("acme").await.unwrap(), Some(t));

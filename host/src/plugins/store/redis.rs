@@ -40,8 +40,9 @@ use super::{
     Activation, HooksRecord, InfoRecord, MAX_PLUGINS_PER_TENANT, MAX_VERSIONS, NewVersion,
     PluginRecord, PluginStore, Quarantine, StoreError, VersionRecord,
 };
+use crate::backend::{BackendError, Cause};
 use crate::log::now_ms;
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::redis_conn::LazyRedis;
 
 /// How many times a delete or a read of several plugins is tried when
 /// another change lands in between, before giving up with
@@ -107,7 +108,7 @@ impl RedisPlugins {
     /// Checks the URL; connects on first use.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(RedisPlugins {
-            redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
+            redis: LazyRedis::new(url).map_err(|e| BackendError::Internal(Box::new(e)))?,
             tag: format!("{{{prefix}:plugins}}"),
             put: Script::new(PUT_LUA),
             activate: Script::new(ACTIVATE_LUA),
@@ -173,7 +174,7 @@ impl RedisPlugins {
             let mut values: Vec<Value> =
                 second.query_async(&mut conn).await.map_err(unavailable)?;
             if values.len() != members.len() + 1 {
-                return Err(StoreError::Backend(format!(
+                return Err(corrupt(format!(
                     "Redis answered {} values for {} plugins",
                     values.len(),
                     members.len()
@@ -206,19 +207,15 @@ impl RedisPlugins {
 }
 
 fn unavailable(e: ::redis::RedisError) -> StoreError {
-    if is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Backend(e.to_string())
-    }
+    BackendError::redis(e).into()
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("corrupt record: {e}"))
+fn corrupt(e: impl Into<Cause>) -> StoreError {
+    BackendError::corrupt(e).context("plugin record").into()
 }
 
 fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(value).map_err(|e| BackendError::internal(e).into())
 }
 
 fn member(tenant: &str, name: &str) -> String {
@@ -287,9 +284,7 @@ impl PluginStore for RedisPlugins {
             -1 => Err(StoreError::too_many_plugins()),
             -2 => Err(StoreError::too_many_versions()),
             -3 => Err(StoreError::digest_conflict(&new.digest)),
-            other => Err(StoreError::Backend(format!(
-                "unexpected upload status {other}"
-            ))),
+            other => Err(corrupt(format!("unexpected upload status {other}"))),
         }
     }
 
@@ -611,11 +606,11 @@ mod tests {
         redis.kill().await;
         assert!(matches!(
             store.health().await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         assert!(matches!(
             store.revision().await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         let fresh = RedisPlugins::new(&redis.url(), "down").unwrap();
         assert!(matches!(
@@ -626,7 +621,7 @@ mod tests {
                     conformance::new_version(&conformance::component(1, 8))
                 )
                 .await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         redis.start_again().await;
         assert_eq!(fresh.revision().await.unwrap(), 0);
