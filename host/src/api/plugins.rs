@@ -28,15 +28,15 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beacon_protocol::api::plugins::{
-    Activate, DeliverTest, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES, MAX_NAME_LEN,
-    PluginList, PluginView, TestQuery, TestResult, Uploaded, valid_name,
+    Activate, DeliverTest, Hook, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES,
+    MAX_NAME_LEN, PluginList, PluginView, TestOutcome, TestQuery, TestResult, Uploaded, valid_name,
 };
 use serde_json::Value;
 
 use super::{ApiError, auth};
 use crate::plugins::logs::PluginLog;
 use crate::plugins::pipeline;
-use crate::plugins::runtime::{Failure, PluginEvent, PublishOutcome, Subscriber};
+use crate::plugins::runtime::{Failure, LogLevel, PluginEvent, PublishOutcome, Subscriber};
 use crate::plugins::store::{Activation, NewVersion, PluginRecord};
 use crate::schema::Invalid;
 use crate::sse::filter::TypePatterns;
@@ -58,10 +58,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
             ),
         ))
     }
-}
-
-fn hook_names(hooks: &HooksRecord) -> Vec<String> {
-    hooks.names().into_iter().map(str::to_owned).collect()
 }
 
 fn view(state: &AppState, tenant: &str, record: PluginRecord) -> PluginView {
@@ -175,7 +171,7 @@ pub async fn upload(
             name,
             version: stored.version,
             digest: stored.digest,
-            hooks: hook_names(&stored.hooks),
+            hooks: stored.hooks.hooks(),
             info: stored.info,
             size: stored.size,
         }),
@@ -243,10 +239,10 @@ pub async fn activate(
     store.set_activation(&tenant.id, &name, activation).await?;
     store.set_quarantine(&tenant.id, &name, None).await?;
     apply(&state).await?;
-    state
-        .plugins
-        .log(&tenant.id, &name)
-        .host("info", format!("version {} activated", request.version));
+    state.plugins.log(&tenant.id, &name).host(
+        LogLevel::Info,
+        format!("version {} activated", request.version),
+    );
     tracing::info!(tenant = %tenant.id, plugin = %name, version = request.version, "plugin activated");
     let record = find(&state, &tenant.id, &name).await?;
     Ok(Json(view(&state, &tenant.id, record)))
@@ -333,21 +329,23 @@ pub async fn test(
         )));
     };
     let hook = match query.hook.as_deref() {
-        Some("publish") | None if version.hooks.publish => "publish",
-        Some("convert") | None if version.hooks.convert => "convert",
-        Some("deliver") | None if version.hooks.deliver => "deliver",
-        Some(other) => {
-            return Err(ApiError::bad_request(
+        // The first hook the version exports.
+        None => version.hooks.hooks().first().copied(),
+        Some(name) => Hook::parse(name).filter(|hook| version.hooks.exports(*hook)),
+    };
+    let Some(hook) = hook else {
+        return Err(match &query.hook {
+            Some(other) => ApiError::bad_request(
                 "invalid_hook",
                 format!(
                     "version {} does not export the hook {other:?}",
                     version.version
                 ),
-            ));
-        }
-        None => return Err(ApiError::bad_request("invalid_hook", "no hook to test")),
+            ),
+            None => ApiError::bad_request("invalid_hook", "no hook to test"),
+        });
     };
-    let (event_json, subscribers) = if hook == "deliver" {
+    let (event_json, subscribers) = if hook == Hook::Deliver {
         let request: DeliverTest = serde_json::from_value(body)
             .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
         if request.subscribers.len() > MAX_TEST_SUBSCRIBERS {
@@ -409,8 +407,8 @@ pub async fn test(
     let input = pipeline::plugin_event(&event, &tenant.id, &time);
     let mut result = TestResult {
         version: version.version,
-        hook: hook.to_owned(),
-        outcome: "failed".to_owned(),
+        hook,
+        outcome: TestOutcome::Failed,
         output: None,
         deliver: None,
         reason: None,
@@ -419,10 +417,10 @@ pub async fn test(
         duration_us: 0,
     };
     let elapsed: Duration = match hook {
-        "publish" => {
+        Hook::Publish => {
             let call = plugin.on_publish(&input).await;
             match call.result {
-                Ok(PublishOutcome::Keep) => result.outcome = "keep".to_owned(),
+                Ok(PublishOutcome::Keep) => result.outcome = TestOutcome::Keep,
                 Ok(PublishOutcome::Modify(out)) => {
                     let context = pipeline::Context {
                         plugins: &state.plugins,
@@ -433,27 +431,27 @@ pub async fn test(
                     };
                     result.output = Some(event_value(&out));
                     match pipeline::checked(&context, &event, out) {
-                        Ok(_) => result.outcome = "modify".to_owned(),
+                        Ok(_) => result.outcome = TestOutcome::Modify,
                         Err(reason) => {
-                            result.outcome = "failed".to_owned();
+                            result.outcome = TestOutcome::Failed;
                             result.failure = Some("bad_output".to_owned());
                             result.reason = Some(reason);
                         }
                     }
                 }
                 Ok(PublishOutcome::Drop(reason)) => {
-                    result.outcome = "drop".to_owned();
+                    result.outcome = TestOutcome::Drop;
                     result.reason = Some(reason);
                 }
                 Ok(PublishOutcome::Reject(reason)) => {
-                    result.outcome = "reject".to_owned();
+                    result.outcome = TestOutcome::Reject;
                     result.reason = Some(reason);
                 }
                 Err(failure) => return_failure(&mut result, failure),
             }
             call.elapsed
         }
-        "convert" => {
+        Hook::Convert => {
             let Some(to) = query.to_version else {
                 return Err(ApiError::bad_request(
                     "invalid_query",
@@ -463,18 +461,18 @@ pub async fn test(
             let call = plugin.convert(&input, to).await;
             match call.result {
                 Ok(Ok(out)) => {
-                    result.outcome = "converted".to_owned();
+                    result.outcome = TestOutcome::Converted;
                     result.output = Some(event_value(&out));
                 }
                 Ok(Err(reason)) => {
-                    result.outcome = "refused".to_owned();
+                    result.outcome = TestOutcome::Refused;
                     result.reason = Some(reason);
                 }
                 Err(failure) => return_failure(&mut result, failure),
             }
             call.elapsed
         }
-        _ => {
+        Hook::Deliver => {
             let groups: Vec<Subscriber> = subscribers
                 .into_iter()
                 .map(|s| Subscriber {
@@ -491,7 +489,7 @@ pub async fn test(
             let call = plugin.deliver(&input, &groups).await;
             match call.result {
                 Ok(answers) => {
-                    result.outcome = "decided".to_owned();
+                    result.outcome = TestOutcome::Decided;
                     result.deliver = Some(answers);
                 }
                 Err(failure) => return_failure(&mut result, failure),
@@ -505,7 +503,7 @@ pub async fn test(
 }
 
 fn return_failure(result: &mut TestResult, failure: Failure) {
-    result.outcome = "failed".to_owned();
+    result.outcome = TestOutcome::Failed;
     result.failure = Some(failure.code().to_owned());
     result.reason = Some(failure.to_string());
 }

@@ -22,7 +22,7 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use super::Compiled;
 use super::sandbox::{DeadlinePassed, Sandbox};
 use super::types::{
-    Call, Failure, Info, Limits, LogSink, MAX_REASON_BYTES, PluginEvent, PublishOutcome,
+    Call, Failure, Hook, Info, Limits, LogSink, MAX_REASON_BYTES, PluginEvent, PublishOutcome,
     Subscriber, truncate,
 };
 use super::wit::{self, Exports, Guests};
@@ -287,8 +287,7 @@ impl Plugin {
     pub async fn on_publish(&self, event: &PluginEvent) -> Call<PublishOutcome> {
         let input = wit::beacon::plugin::types::Event::from(event);
         self.call(
-            "publish",
-            self.compiled.hooks.publish,
+            Hook::Publish,
             |instance| {
                 Box::pin(async move {
                     let Instance { store, guests } = instance;
@@ -324,8 +323,7 @@ impl Plugin {
     ) -> Call<Result<PluginEvent, String>> {
         let input = wit::beacon::plugin::types::Event::from(event);
         self.call(
-            "convert",
-            self.compiled.hooks.convert,
+            Hook::Convert,
             |instance| {
                 Box::pin(async move {
                     let Instance { store, guests } = instance;
@@ -357,8 +355,7 @@ impl Plugin {
         let groups: Vec<_> = subscribers.iter().map(Into::into).collect();
         let expected = subscribers.len();
         self.call(
-            "deliver",
-            self.compiled.hooks.deliver,
+            Hook::Deliver,
             |instance| {
                 Box::pin(async move {
                     let Instance { store, guests } = instance;
@@ -387,13 +384,12 @@ impl Plugin {
     /// instance only if everything succeeded.
     async fn call<R, T>(
         &self,
-        hook: &'static str,
-        exported: bool,
+        hook: Hook,
         invoke: impl for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
         check: impl FnOnce(R, &Limits) -> Result<T, Failure>,
     ) -> Call<T> {
         let started = Instant::now();
-        let result = if exported {
+        let result = if self.compiled.hooks.exports(hook) {
             self.call_inner(invoke, check).await
         } else {
             Err(Failure::NoSuchHook(hook))
@@ -401,7 +397,7 @@ impl Plugin {
         if let Err(failure) = &result {
             tracing::debug!(
                 digest = %self.compiled.digest,
-                hook,
+                hook = hook.as_str(),
                 code = failure.code(),
                 %failure,
                 "plugin call failed"
@@ -575,9 +571,9 @@ mod tests {
         assert_eq!(plugin.idle_count(), 1);
         // A hook the component does not export.
         let missing = plugin.convert(&input, 2).await;
-        assert_eq!(missing.result, Err(Failure::NoSuchHook("convert")));
+        assert_eq!(missing.result, Err(Failure::NoSuchHook(Hook::Convert)));
         let missing = plugin.deliver(&input, &[]).await;
-        assert_eq!(missing.result, Err(Failure::NoSuchHook("deliver")));
+        assert_eq!(missing.result, Err(Failure::NoSuchHook(Hook::Deliver)));
     }
 
     #[tokio::test]
