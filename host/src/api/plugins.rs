@@ -17,9 +17,6 @@
 //! node at once and on the others within a quarter second; it also lifts
 //! a quarantine.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -28,24 +25,20 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beacon_protocol::api::plugins::{
-    Activate, DeliverTest, Hook, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES,
-    MAX_NAME_LEN, PluginList, PluginView, TestOutcome, TestQuery, TestResult, Uploaded, valid_name,
+    Activate, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES, MAX_NAME_LEN, PluginList,
+    PluginView, TestQuery, TestResult, Uploaded, valid_name,
 };
 use serde_json::Value;
 
 use super::{ApiError, auth};
-use crate::plugins::logs::PluginLog;
-use crate::plugins::pipeline;
-use crate::plugins::runtime::{Failure, LogLevel, PluginEvent, PublishOutcome, Subscriber};
+use crate::event::Refused;
+use crate::plugins::dry_run::{DryRun, DryRunError};
+use crate::plugins::runtime::LogLevel;
 use crate::plugins::store::{Activation, NewVersion, PluginRecord};
-use crate::schema::Invalid;
 use crate::sse::filter::TypePatterns;
 use crate::state::AppState;
 use crate::tenants::Scope;
-use beacon_protocol::envelope::{FieldError, PublishEvent};
-
-/// Most subscriber groups in one deliver test.
-const MAX_TEST_SUBSCRIBERS: usize = 100;
+use beacon_protocol::envelope::FieldError;
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     if valid_name(name) {
@@ -307,7 +300,8 @@ pub async fn logs(
     }))
 }
 
-/// `POST /v1/plugins/{name}/test`: a dry run on a fresh instance.
+/// `POST /v1/plugins/{name}/test`: a dry run on a fresh instance (see
+/// [`crate::plugins::dry_run`]).
 pub async fn test(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -319,215 +313,35 @@ pub async fn test(
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let Json(body) = body?;
     let record = find(&state, &tenant.id, &name).await?;
-    let wanted = query
-        .version
-        .or(record.activation.as_ref().map(|a| a.version))
-        .or(record.versions.last().map(|v| v.version));
-    let Some(version) = wanted.and_then(|n| record.versions.iter().find(|v| v.version == n)) else {
-        return Err(ApiError::not_found(format!(
-            "plugin {name:?} has no such version"
-        )));
+    let dry_run = DryRun {
+        plugins: &state.plugins,
+        schemas: &state.schemas,
+        tenant: &tenant,
     };
-    let hook = match query.hook.as_deref() {
-        // The first hook the version exports.
-        None => version.hooks.hooks().first().copied(),
-        Some(name) => Hook::parse(name).filter(|hook| version.hooks.exports(*hook)),
-    };
-    let Some(hook) = hook else {
-        return Err(match &query.hook {
-            Some(other) => ApiError::bad_request(
-                "invalid_hook",
-                format!(
-                    "version {} does not export the hook {other:?}",
-                    version.version
-                ),
-            ),
-            None => ApiError::bad_request("invalid_hook", "no hook to test"),
-        });
-    };
-    let (event_json, subscribers) = if hook == Hook::Deliver {
-        let request: DeliverTest = serde_json::from_value(body)
-            .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
-        if request.subscribers.len() > MAX_TEST_SUBSCRIBERS {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("at most {MAX_TEST_SUBSCRIBERS} subscriber groups"),
-            ));
+    Ok(Json(dry_run.run(&record, &query, body).await?))
+}
+
+impl From<DryRunError> for ApiError {
+    fn from(e: DryRunError) -> Self {
+        let message = e.to_string();
+        match e {
+            DryRunError::NoSuchVersion(_) => ApiError::not_found(message),
+            DryRunError::HookNotExported { .. } | DryRunError::NoHook => {
+                ApiError::bad_request("invalid_hook", message)
+            }
+            DryRunError::InvalidRequest(_) => ApiError::bad_request("invalid_request", message),
+            DryRunError::Refused(Refused::Malformed(problems)) => {
+                ApiError::bad_request("invalid_event", "the event is not valid; see details")
+                    .with_details(problems)
+            }
+            DryRunError::Refused(Refused::Contract(invalid)) => {
+                super::schemas::invalid_event(&invalid, "")
+            }
+            DryRunError::NoTargetVersion => ApiError::bad_request("invalid_query", message),
+            DryRunError::MissingComponent | DryRunError::NoLongerLoads(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+            DryRunError::Store(e) => e.into(),
         }
-        (request.event, request.subscribers)
-    } else {
-        (body, Vec::new())
-    };
-    let mut event: PublishEvent = serde_json::from_value(event_json)
-        .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
-    let problems = event.check("");
-    if !problems.is_empty() {
-        return Err(
-            ApiError::bad_request("invalid_event", "the event is not valid; see details")
-                .with_details(problems),
-        );
     }
-    // Checked like a publish, so the plugin sees what it would see then.
-    match state
-        .schemas
-        .validate_at(&event.kind, event.version, &event.data, "")
-    {
-        Ok(resolved) => event.version = Some(resolved),
-        Err(Invalid::UnknownType { .. }) if tenant.allow_unregistered_types => {}
-        Err(invalid) => return Err(super::schemas::invalid_event(&invalid, "")),
-    }
-    let compiled = match state
-        .plugins
-        .load(&wasm(&state, &version.digest).await?)
-        .await
-    {
-        Ok(compiled) => compiled,
-        Err(e) => {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!(
-                    "the stored version no longer loads: {}",
-                    e.reasons.join("; ")
-                ),
-            ));
-        }
-    };
-    let limits = state.plugins.limits(
-        tenant.limits.as_ref(),
-        &record
-            .activation
-            .as_ref()
-            .map(|a| a.limits)
-            .unwrap_or_default(),
-    );
-    let log = Arc::new(PluginLog::default());
-    let plugin = state.plugins.runtime.plugin(compiled, limits, log.clone());
-    let time = crate::event::now_rfc3339();
-    let input = pipeline::plugin_event(&event, &tenant.id, &time);
-    let mut result = TestResult {
-        version: version.version,
-        hook,
-        outcome: TestOutcome::Failed,
-        output: None,
-        deliver: None,
-        reason: None,
-        failure: None,
-        logs: Vec::new(),
-        duration_us: 0,
-    };
-    let elapsed: Duration = match hook {
-        Hook::Publish => {
-            let call = plugin.on_publish(&input).await;
-            match call.result {
-                Ok(PublishOutcome::Keep) => result.outcome = TestOutcome::Keep,
-                Ok(PublishOutcome::Modify(out)) => {
-                    let context = pipeline::Context {
-                        plugins: &state.plugins,
-                        schemas: &state.schemas,
-                        tenant: &tenant.id,
-                        allow_unregistered_types: tenant.allow_unregistered_types,
-                        time: &time,
-                    };
-                    result.output = Some(event_value(&out));
-                    match pipeline::checked(&context, &event, out) {
-                        Ok(_) => result.outcome = TestOutcome::Modify,
-                        Err(reason) => {
-                            result.outcome = TestOutcome::Failed;
-                            result.failure = Some("bad_output".to_owned());
-                            result.reason = Some(reason);
-                        }
-                    }
-                }
-                Ok(PublishOutcome::Drop(reason)) => {
-                    result.outcome = TestOutcome::Drop;
-                    result.reason = Some(reason);
-                }
-                Ok(PublishOutcome::Reject(reason)) => {
-                    result.outcome = TestOutcome::Reject;
-                    result.reason = Some(reason);
-                }
-                Err(failure) => return_failure(&mut result, failure),
-            }
-            call.elapsed
-        }
-        Hook::Convert => {
-            let Some(to) = query.to_version else {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    "a convert test needs `to_version`",
-                ));
-            };
-            let call = plugin.convert(&input, to).await;
-            match call.result {
-                Ok(Ok(out)) => {
-                    result.outcome = TestOutcome::Converted;
-                    result.output = Some(event_value(&out));
-                }
-                Ok(Err(reason)) => {
-                    result.outcome = TestOutcome::Refused;
-                    result.reason = Some(reason);
-                }
-                Err(failure) => return_failure(&mut result, failure),
-            }
-            call.elapsed
-        }
-        Hook::Deliver => {
-            let groups: Vec<Subscriber> = subscribers
-                .into_iter()
-                .map(|s| Subscriber {
-                    user_id: s.user_id,
-                    claims: if s.claims.is_null() {
-                        "{}".to_owned()
-                    } else {
-                        s.claims.to_string()
-                    },
-                    types: s.types,
-                    subjects: s.subjects,
-                })
-                .collect();
-            let call = plugin.deliver(&input, &groups).await;
-            match call.result {
-                Ok(answers) => {
-                    result.outcome = TestOutcome::Decided;
-                    result.deliver = Some(answers);
-                }
-                Err(failure) => return_failure(&mut result, failure),
-            }
-            call.elapsed
-        }
-    };
-    result.duration_us = elapsed.as_micros() as u64;
-    result.logs = log.recent(MAX_LOG_LINES);
-    Ok(Json(result))
-}
-
-fn return_failure(result: &mut TestResult, failure: Failure) {
-    result.outcome = TestOutcome::Failed;
-    result.failure = Some(failure.code().to_owned());
-    result.reason = Some(failure.to_string());
-}
-
-async fn wasm(state: &AppState, digest: &str) -> Result<Bytes, ApiError> {
-    state.plugins.store.wasm(digest).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the stored component is missing",
-        )
-    })
-}
-
-/// A plugin's event as JSON (its data parsed when it is JSON).
-fn event_value(event: &PluginEvent) -> Value {
-    let data = serde_json::from_str::<Value>(&event.data)
-        .unwrap_or_else(|_| Value::String(event.data.clone()));
-    serde_json::json!({
-        "type": event.kind,
-        "version": event.version,
-        "subject": event.subject,
-        "source": event.source,
-        "audience": event.audience,
-        "data": data,
-    })
 }
