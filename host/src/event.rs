@@ -27,7 +27,7 @@ pub enum Refused {
 /// unregistered types. The event returned records the contract version it
 /// was checked against. `pointer` locates the event in the request (`""`
 /// for a single event, `/3` for the fourth of a batch).
-pub fn check(
+pub(crate) fn check(
     schemas: &Registry,
     allow_unregistered_types: bool,
     item: Value,
@@ -50,7 +50,7 @@ pub fn check(
 /// Builds the stored event. `time` is RFC 3339; `dedup_key` is the
 /// event's own `key`, else one derived from the request's
 /// `Idempotency-Key`.
-pub fn new_event(
+pub(crate) fn new_event(
     event: PublishEvent,
     tenant: &str,
     time: &str,
@@ -80,7 +80,7 @@ pub fn new_event(
 }
 
 /// The current time as RFC 3339 with milliseconds, UTC.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 

@@ -24,18 +24,22 @@
 //! - [`sse`]: SSE frames, subscriber filters, one subscriber's replay-then-live stream.
 //! - [`plugins`]: tenant WebAssembly plugins — runtime, store, pipeline.
 
+// What the binary and the public API do not need is `pub(crate)`, so the
+// compiler reports dead code; `unreachable_pub` keeps it that way.
+#![warn(unreachable_pub)]
+
 pub mod api;
-pub mod auth;
+pub(crate) mod auth;
 pub mod backend;
 pub mod config;
-pub mod event;
+pub(crate) mod event;
 pub mod hub;
 pub mod limits;
 pub mod log;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod plugins;
 pub mod presence;
-pub mod redis_conn;
+pub(crate) mod redis_conn;
 pub mod schema;
 pub mod server;
 pub mod sse;

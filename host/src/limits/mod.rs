@@ -150,7 +150,7 @@ pub(crate) mod conformance {
         burst: 5,
     };
 
-    pub async fn run_all(limiter: &dyn RateLimiter, prefix: &str) {
+    pub(crate) async fn run_all(limiter: &dyn RateLimiter, prefix: &str) {
         let key = format!("{prefix}a");
         let t0 = 1_000_000_000;
         for i in 0..5 {

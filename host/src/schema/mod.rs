@@ -14,7 +14,7 @@
 //! - [`project`]: version views — an event valid under a newer, additive
 //!   version shown in the shape of an older one.
 //! - [`catalog`]: the built-in catalogue of contracts in `schemas/catalog/`.
-//! - [`bench`]: a micro-benchmark of the publish-time validation.
+//! - `bench`: a micro-benchmark of the publish-time validation (an ignored test).
 //!
 //! # Bounds
 //!
@@ -25,7 +25,8 @@
 //! (in the worst case ~ 1000 × 100 × 64 KiB, in practice a few hundred KiB)
 //! and a node may hold it in memory and reload it whole on every change.
 
-pub mod bench;
+#[cfg(test)]
+mod bench;
 pub mod catalog;
 pub mod compat;
 pub mod embedded;

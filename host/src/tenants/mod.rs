@@ -142,7 +142,7 @@ pub(crate) mod conformance {
     //! Behaviour every tenant store must have.
     use super::*;
 
-    pub fn key(tenant: &str, n: u32) -> ApiKey {
+    pub(crate) fn key(tenant: &str, n: u32) -> ApiKey {
         ApiKey {
             id: format!("k_{n:03}"),
             tenant: tenant.to_owned(),
@@ -153,7 +153,7 @@ pub(crate) mod conformance {
         }
     }
 
-    pub fn tenant(id: &str) -> Tenant {
+    pub(crate) fn tenant(id: &str) -> Tenant {
         Tenant {
             id: id.to_owned(),
             signing_secret: format!("secret-of-{id}"),
@@ -167,7 +167,7 @@ pub(crate) mod conformance {
         }
     }
 
-    pub async fn run_all(store: &dyn TenantStore, prefix: &str) {
+    pub(crate) async fn run_all(store: &dyn TenantStore, prefix: &str) {
         let a = tenant(&format!("{prefix}a"));
         let b = tenant(&format!("{prefix}b"));
         store.create(&a, &key(&a.id, 1)).await.unwrap();

@@ -41,13 +41,13 @@ const MAX_ERROR_BYTES: usize = 2048;
 /// slots of the pooling allocator; this budget keeps enough free for new
 /// instances.
 #[derive(Debug)]
-pub struct IdleBudget {
+pub(super) struct IdleBudget {
     max: usize,
     used: AtomicUsize,
 }
 
 impl IdleBudget {
-    pub fn new(max: usize) -> IdleBudget {
+    pub(super) fn new(max: usize) -> IdleBudget {
         IdleBudget {
             max,
             used: AtomicUsize::new(0),
@@ -67,13 +67,13 @@ impl IdleBudget {
     }
 
     /// Idle instances currently held.
-    pub fn used(&self) -> usize {
+    pub(super) fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
     }
 }
 
 /// One instance of a component in its own store.
-pub struct Instance {
+pub(super) struct Instance {
     store: Store<Sandbox>,
     guests: Guests,
 }
@@ -82,15 +82,15 @@ pub struct Instance {
 /// JavaScript component maps tens of MiB of initialised memory, which on a
 /// busy node can take longer than a call may, and that start-up is the
 /// host's cost, not the plugin's behaviour.
-pub const MIN_INSTANTIATE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const MIN_INSTANTIATE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Least fuel an instantiation gets (start functions of large components).
-pub const MIN_INSTANTIATE_FUEL: u64 = 1_000_000_000;
+pub(super) const MIN_INSTANTIATE_FUEL: u64 = 1_000_000_000;
 
 impl Instance {
     /// Instantiates `pre` with `limits` (the instantiation gets its own
     /// fuel and deadline, at least [`MIN_INSTANTIATE_TIMEOUT`] and
     /// [`MIN_INSTANTIATE_FUEL`]) and finds its exports.
-    pub async fn new(
+    pub(super) async fn new(
         pre: &InstancePre<Sandbox>,
         exports: &Exports,
         limits: &Limits,
@@ -123,7 +123,7 @@ impl Instance {
 
     /// Runs one guest function with fresh fuel and deadline; classifies a
     /// failure and forwards the captured output.
-    pub async fn run<R>(
+    pub(super) async fn run<R>(
         &mut self,
         limits: &Limits,
         invoke: impl for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
@@ -143,7 +143,7 @@ impl Instance {
     }
 
     /// Calls `describe`.
-    pub async fn describe(&mut self, limits: &Limits) -> Result<Info, Failure> {
+    pub(super) async fn describe(&mut self, limits: &Limits) -> Result<Info, Failure> {
         self.run(limits, |instance| {
             Box::pin(async move {
                 let Instance { store, guests } = instance;
@@ -209,7 +209,7 @@ fn classify(error: &wasmtime::Error, refused_grow: bool, panic: Option<String>) 
 }
 
 /// An error and its causes on one line, bounded.
-pub fn error_text(error: &wasmtime::Error) -> String {
+pub(super) fn error_text(error: &wasmtime::Error) -> String {
     let text = error
         .chain()
         .map(ToString::to_string)

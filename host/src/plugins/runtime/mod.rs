@@ -498,7 +498,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A component built by `plugins/build.sh` (into `target/plugins/`).
-    pub fn component(name: &str) -> Vec<u8> {
+    pub(crate) fn component(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/plugins")
             .join(format!("{name}.wasm"));
@@ -511,7 +511,7 @@ pub(crate) mod tests {
     }
 
     /// A small runtime for tests (few pool slots, so many can coexist).
-    pub fn runtime(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
+    pub(crate) fn runtime(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
         Runtime::new(RuntimeConfig {
             cache_dir,
             max_instances: 32,
