@@ -14,6 +14,7 @@
 //! - [`auth`]: admin token, tenant API keys, subscriber JWTs.
 //! - [`tenants`]: tenant records; embedded and Redis stores.
 //! - [`event`]: the published event shape, its checks, the CloudEvents envelope.
+//! - [`backend`]: the one error type of the storage backends, classified (unavailable, corrupt, internal).
 //! - [`redis_conn`]: the lazy, self-reconnecting Redis connection of the small stores.
 //! - [`log`]: the event log trait, positions with epochs, embedded (redb) and Redis backends.
 //! - [`metrics`]: Prometheus metric names, the process recorder, hot-path handles.
@@ -25,18 +26,23 @@
 //! - [`sse`]: SSE frames, subscriber filters, one subscriber's replay-then-live stream.
 //! - [`plugins`]: tenant WebAssembly plugins — runtime, store, pipeline.
 
+// What the binary and the public API do not need is `pub(crate)`, so the
+// compiler reports dead code; `unreachable_pub` keeps it that way.
+#![warn(unreachable_pub)]
+
 pub mod api;
-pub mod auth;
+pub(crate) mod auth;
+pub mod backend;
 pub mod config;
-pub mod edge;
-pub mod event;
+pub(crate) mod edge;
+pub(crate) mod event;
 pub mod hub;
 pub mod limits;
 pub mod log;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod plugins;
 pub mod presence;
-pub mod redis_conn;
+pub(crate) mod redis_conn;
 pub mod schema;
 pub mod server;
 pub mod sse;

@@ -16,35 +16,36 @@ use metrics::{Counter, Gauge, Histogram, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Open SSE connections (gauge).
-pub const CONNECTIONS_OPEN: &str = "beacon_sse_connections_open";
+pub(crate) const CONNECTIONS_OPEN: &str = "beacon_sse_connections_open";
 /// SSE streams opened, by `resume`: `none`, `exact`, `gap`.
-pub const STREAMS_OPENED: &str = "beacon_sse_streams_opened_total";
+pub(crate) const STREAMS_OPENED: &str = "beacon_sse_streams_opened_total";
 /// Publish requests, by `outcome`: `accepted`, `partial`, `invalid`,
 /// `contract`, `too_large`, `unauthorized`, `limited`, `unavailable`, `error`.
-pub const PUBLISH_REQUESTS: &str = "beacon_publish_requests_total";
+pub(crate) const PUBLISH_REQUESTS: &str = "beacon_publish_requests_total";
 /// Events stored by publish requests (idempotent retries not counted again).
-pub const EVENTS_PUBLISHED: &str = "beacon_events_published_total";
+pub(crate) const EVENTS_PUBLISHED: &str = "beacon_events_published_total";
 /// Publish request latency, seconds.
-pub const PUBLISH_SECONDS: &str = "beacon_publish_duration_seconds";
+pub(crate) const PUBLISH_SECONDS: &str = "beacon_publish_duration_seconds";
 /// Contract validation latency of one event, seconds.
-pub const VALIDATION_SECONDS: &str = "beacon_contract_validation_duration_seconds";
+pub(crate) const VALIDATION_SECONDS: &str = "beacon_contract_validation_duration_seconds";
 /// Event frames queued to subscribers, live and replayed.
-pub const EVENTS_DELIVERED: &str = "beacon_events_delivered_total";
+pub(crate) const EVENTS_DELIVERED: &str = "beacon_events_delivered_total";
 /// Event frames replayed from the log (a subset of delivered).
-pub const EVENTS_REPLAYED: &str = "beacon_events_replayed_total";
+pub(crate) const EVENTS_REPLAYED: &str = "beacon_events_replayed_total";
 /// `beacon.gap` sent, by `reason`: `expired`, `epoch`, `unknown`.
-pub const GAPS: &str = "beacon_sse_gaps_total";
-pub const HEADS_REFUSED: &str = "beacon_http_heads_refused_total";
+pub(crate) const GAPS: &str = "beacon_sse_gaps_total";
+/// Connections refused at their request head, by `reason`.
+pub(crate) const HEADS_REFUSED: &str = "beacon_http_heads_refused_total";
 /// Subscribers cut off for falling behind (`beacon.overflow`).
-pub const SLOW_CONSUMER_DISCONNECTS: &str = "beacon_sse_slow_consumer_disconnects_total";
+pub(crate) const SLOW_CONSUMER_DISCONNECTS: &str = "beacon_sse_slow_consumer_disconnects_total";
 /// Whether the event log backend answers (1) or not (0), by `backend`.
-pub const LOG_BACKEND_UP: &str = "beacon_log_backend_up";
+pub(crate) const LOG_BACKEND_UP: &str = "beacon_log_backend_up";
 /// Tenants with a live log tail on this node (gauge).
-pub const HUB_TAILS: &str = "beacon_hub_tenant_tails";
+pub(crate) const HUB_TAILS: &str = "beacon_hub_tenant_tails";
 /// Presence changes not appended to the log (queue full, log failure).
-pub const PRESENCE_EVENTS_DROPPED: &str = "beacon_presence_events_dropped_total";
+pub(crate) const PRESENCE_EVENTS_DROPPED: &str = "beacon_presence_events_dropped_total";
 /// Seconds since the process started (gauge).
-pub const UPTIME_SECONDS: &str = "beacon_uptime_seconds";
+pub(crate) const UPTIME_SECONDS: &str = "beacon_uptime_seconds";
 
 /// Histogram buckets, seconds: 50 µs to 2.5 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -52,7 +53,7 @@ const LATENCY_BUCKETS: [f64; 14] = [
 ];
 
 /// Handles registered once, for the paths that run per event or per subscriber.
-pub struct Handles {
+pub(crate) struct Handles {
     pub connections_open: Gauge,
     pub events_published: Counter,
     pub events_delivered: Counter,
@@ -159,7 +160,7 @@ fn describe() {
 }
 
 /// The handles, registering the recorder first if needed.
-pub fn handles() -> &'static Handles {
+pub(crate) fn handles() -> &'static Handles {
     static HANDLES: OnceLock<Handles> = OnceLock::new();
     HANDLES.get_or_init(|| {
         process();
@@ -178,24 +179,24 @@ pub fn handles() -> &'static Handles {
 }
 
 /// The registry in the Prometheus text format (version 0.0.4).
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     let handles = handles();
     handles.uptime_seconds.set(uptime().as_secs_f64());
     process().prometheus.render()
 }
 
 /// Drains histogram samples into their buckets; run periodically.
-pub fn upkeep() {
+pub(crate) fn upkeep() {
     process().prometheus.run_upkeep();
 }
 
 /// Time since the recorder was installed (at the first node's start).
-pub fn uptime() -> Duration {
+pub(crate) fn uptime() -> Duration {
     process().started.elapsed()
 }
 
 /// A publish request's outcome, from its answer's status.
-pub fn publish_outcome(status: u16) -> &'static str {
+pub(crate) fn publish_outcome(status: u16) -> &'static str {
     match status {
         200 | 201 => "accepted",
         207 => "partial",
@@ -210,59 +211,59 @@ pub fn publish_outcome(status: u16) -> &'static str {
 }
 
 /// Counts one publish request and its latency.
-pub fn publish_request(status: u16, elapsed: Duration) {
+pub(crate) fn publish_request(status: u16, elapsed: Duration) {
     let handles = handles();
     handles.publish_seconds.record(elapsed.as_secs_f64());
     metrics::counter!(PUBLISH_REQUESTS, "outcome" => publish_outcome(status)).increment(1);
 }
 
 /// Records one contract validation's latency.
-pub fn validated(elapsed: Duration) {
+pub(crate) fn validated(elapsed: Duration) {
     handles().validation_seconds.record(elapsed.as_secs_f64());
 }
 
 /// Counts the events a publish stored (idempotent retries store nothing).
-pub fn stored(batch: &crate::log::AppendBatch) {
+pub(crate) fn stored(batch: &crate::log::AppendBatch) {
     let stored = batch.appended.iter().filter(|a| !a.duplicate).count();
     handles().events_published.increment(stored as u64);
 }
 
 /// Counts an opened stream by how it resumes (`none`, `exact`, `gap`).
-pub fn stream_opened(resume: &'static str) {
+pub(crate) fn stream_opened(resume: &'static str) {
     handles();
     metrics::counter!(STREAMS_OPENED, "resume" => resume).increment(1);
 }
 
 /// Counts a `beacon.gap` by reason.
-pub fn gap(reason: &'static str) {
+pub(crate) fn gap(reason: &'static str) {
     handles();
     metrics::counter!(GAPS, "reason" => reason).increment(1);
 }
 
 /// Counts a request head refused before routing, by reason.
-pub fn head_refused(reason: &'static str) {
+pub(crate) fn head_refused(reason: &'static str) {
     handles();
     metrics::counter!(HEADS_REFUSED, "reason" => reason).increment(1);
 }
 
 /// Counts presence changes that did not reach the log.
-pub fn presence_events_dropped(n: u64) {
+pub(crate) fn presence_events_dropped(n: u64) {
     handles();
     metrics::counter!(PRESENCE_EVENTS_DROPPED).increment(n);
 }
 
 /// Records whether the log backend answers.
-pub fn log_backend_up(backend: &'static str, up: bool) {
+pub(crate) fn log_backend_up(backend: &'static str, up: bool) {
     handles();
     metrics::gauge!(LOG_BACKEND_UP, "backend" => backend).set(if up { 1.0 } else { 0.0 });
 }
 
 /// Held by each open SSE connection: the open-connections gauge counts it
 /// until it is dropped.
-pub struct OpenConnection(());
+pub(crate) struct OpenConnection(());
 
 impl OpenConnection {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         handles().connections_open.increment(1.0);
         OpenConnection(())
     }
@@ -281,7 +282,7 @@ impl Drop for OpenConnection {
 }
 
 /// The value of one series of a rendered registry (summed over its labels).
-pub fn sum_of(rendered: &str, name: &str) -> f64 {
+pub(crate) fn sum_of(rendered: &str, name: &str) -> f64 {
     rendered
         .lines()
         .filter(|line| !line.starts_with('#'))

@@ -13,9 +13,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
 
 /// Bound on connecting and on each command.
-pub const TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct LazyRedis {
+pub(crate) struct LazyRedis {
     client: redis::Client,
     /// `None` until the first successful connection. A tokio mutex: held
     /// while connecting, so concurrent first callers share one attempt.
@@ -24,8 +24,8 @@ pub struct LazyRedis {
 
 impl LazyRedis {
     /// Checks the URL; does not connect.
-    pub fn new(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+    pub(crate) fn new(url: &str) -> Result<Self, RedisError> {
+        let client = redis::Client::open(url)?;
         Ok(LazyRedis {
             client,
             manager: Mutex::new(None),
@@ -33,7 +33,7 @@ impl LazyRedis {
     }
 
     /// A handle to the shared connection, connecting first if needed.
-    pub async fn get(&self) -> Result<ConnectionManager, RedisError> {
+    pub(crate) async fn get(&self) -> Result<ConnectionManager, RedisError> {
         let mut slot = self.manager.lock().await;
         if let Some(manager) = slot.as_ref() {
             return Ok(manager.clone());
@@ -50,6 +50,6 @@ impl LazyRedis {
 
 /// Whether an error means "Redis cannot be reached now" (retry later)
 /// rather than a failure of the command itself.
-pub fn is_unavailable(e: &RedisError) -> bool {
+pub(crate) fn is_unavailable(e: &RedisError) -> bool {
     e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }

@@ -140,11 +140,20 @@ async fn read_until(sub: &mut beacon_test_support::Subscriber, until: &str) -> (
     (ids, false)
 }
 
-/// Publishes while Redis is down: must be refused with 503. Returns the error
-/// code, checked at the end of the test.
+/// Publishes while Redis is down: must be refused with 503, a JSON error
+/// body and `Retry-After` (whole seconds). Returns the error code, checked
+/// at the end of the test.
 async fn publish_during_outage(tenant: &Tenant, what: &str) -> String {
     let reply = tenant.post_events(&ev("during.outage", json!(what))).await;
     let error = reply.assert_error_status(503);
+    let retry_after = reply
+        .header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        retry_after.is_some_and(|secs| secs >= 1),
+        "503 without a valid Retry-After: {:?}",
+        reply.headers
+    );
     error["error"].as_str().unwrap_or_default().to_owned()
 }
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use beacon_protocol::api::plugins::{TestQuery, TestResult};
+use beacon_protocol::api::plugins::{TestOutcome, TestQuery, TestResult};
 use serde_json::Value;
 
 use super::logs::log_line;
@@ -23,7 +23,7 @@ pub async fn test(
     let result = node
         .answer(node.client().test_plugin(name, body, query).await)?
         .map_err(|p| refused(&format!("{name}: the test was refused"), &p))?;
-    let failed = result.outcome == "failed";
+    let failed = result.outcome == TestOutcome::Failed;
     if json_out {
         writeln!(
             out,
@@ -48,7 +48,7 @@ fn print_test(
 ) -> anyhow::Result<()> {
     let outcome = match &result.failure {
         Some(code) => format!("failed ({code})"),
-        None => result.outcome.clone(),
+        None => result.outcome.to_string(),
     };
     writeln!(
         out,

@@ -31,10 +31,11 @@ pub fn types_shown(types: &[String]) -> String {
     }
 }
 
-pub fn list_or(items: &[String], empty: &str) -> String {
+pub fn list_or<T: std::fmt::Display>(items: &[T], empty: &str) -> String {
     if items.is_empty() {
         empty.to_owned()
     } else {
+        let items: Vec<String> = items.iter().map(ToString::to_string).collect();
         items.join(", ")
     }
 }

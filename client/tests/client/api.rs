@@ -5,7 +5,7 @@
 use beacon_client::beacon_protocol::PublishEvent;
 use beacon_client::beacon_protocol::api::dead_letters::PageQuery;
 use beacon_client::beacon_protocol::api::keys::{CreateKey, Scope, SetJwtKeys};
-use beacon_client::beacon_protocol::api::plugins::{Activate, OnError, TestQuery};
+use beacon_client::beacon_protocol::api::plugins::{Activate, Hook, OnError, TestQuery};
 use beacon_client::beacon_protocol::api::schemas::Mode;
 use beacon_client::beacon_protocol::api::tenants::{TenantLimits, UpdateTenant};
 use beacon_client::beacon_protocol::api::tokens::MintToken;
@@ -213,7 +213,7 @@ async fn plugins_and_operations() {
         .await
         .expect("uploaded");
     assert!(upload.created);
-    assert_eq!(upload.uploaded.hooks, ["publish"]);
+    assert_eq!(upload.uploaded.hooks, [Hook::Publish]);
     let again = tenant
         .upload_plugin("display-amount", wasm)
         .await

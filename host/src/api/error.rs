@@ -5,15 +5,19 @@
 //! detail goes to the log.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use beacon_protocol::error::ErrorBody;
 
 use crate::auth::AuthError;
-use crate::log::LogError;
+use crate::backend::BackendError;
 use crate::plugins::store::StoreError as PluginStoreError;
 use crate::tenants::StoreError;
 use beacon_protocol::envelope::FieldError;
+
+/// How long a client should wait before retrying after a backend outage
+/// (`Retry-After` on 503): about one reconnection attempt of the stores.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -21,6 +25,10 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<FieldError>,
+    /// Extra response headers (`Retry-After` on 429 and 503). A list, not
+    /// a `HeaderMap`: most errors carry none, and `Result<_, ApiError>`
+    /// stays small.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -30,11 +38,19 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
     pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
         self.details = details;
+        self
+    }
+
+    /// Adds `Retry-After: <secs>` (whole seconds).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.headers
+            .push((header::RETRY_AFTER, HeaderValue::from(secs)));
         self
     }
 
@@ -49,6 +65,28 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+
+    /// The answer to a failed backend call: 503 `code` with `Retry-After`
+    /// when `store` (named for the client, e.g. "the event log") cannot be
+    /// reached now, else 500 `internal`. The detail goes to the log only.
+    pub fn backend(store: &str, code: &'static str, e: &BackendError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "{store} unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                format!("{store} is unavailable; retry later"),
+            )
+            .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+        } else {
+            tracing::error!(error = %e, "{store} failure");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -58,7 +96,9 @@ impl IntoResponse for ApiError {
             message: self.message,
             details: self.details,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.headers_mut().extend(self.headers);
+        response
     }
 }
 
@@ -88,26 +128,12 @@ impl From<AuthError> for ApiError {
     }
 }
 
-impl From<LogError> for ApiError {
-    fn from(e: LogError) -> Self {
-        match e {
-            LogError::Unavailable(detail) => {
-                tracing::warn!(%detail, "event log unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the event log is unavailable; retry later",
-                )
-            }
-            LogError::Backend(detail) => {
-                tracing::error!(%detail, "event log failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            }
-        }
+/// A backend error of a store without domain errors (event log, presence
+/// store). Handlers that know which store failed name it with
+/// [`ApiError::backend`].
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        ApiError::backend("a storage backend", "unavailable", &e)
     }
 }
 
@@ -123,22 +149,7 @@ impl From<StoreError> for ApiError {
             StoreError::Limit(message) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", message)
             }
-            StoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "tenant store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the tenant store is unavailable; retry later",
-                )
-            }
-            StoreError::Backend(detail) => {
-                tracing::error!(%detail, "tenant store failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            }
+            StoreError::Backend(e) => ApiError::backend("the tenant store", "unavailable", &e),
         }
     }
 }
@@ -155,21 +166,8 @@ impl From<PluginStoreError> for ApiError {
                 "conflict",
                 format!("{message}; retry the request"),
             ),
-            PluginStoreError::Unavailable(detail) => {
-                tracing::warn!(%detail, "plugin store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the plugin store is unavailable; retry later",
-                )
-            }
-            other => {
-                tracing::error!(error = %other, "plugin store failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
+            PluginStoreError::Backend(e) => {
+                ApiError::backend("the plugin store", "unavailable", &e)
             }
         }
     }

@@ -5,29 +5,24 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
 
 use super::ApiError;
 use crate::limits::{Decision, LimitsInForce, Quota, TenantLimits, retry_after_secs};
 use crate::log::now_ms;
-use crate::presence::{Admission, PresenceError};
+use crate::presence::Admission;
 use crate::state::AppState;
 use crate::tenants::Tenant;
 
 /// 429 `rate_limited` with `Retry-After` (whole seconds, rounded up).
-pub fn rate_limited(message: String, wait: Duration) -> Response {
+pub fn rate_limited(message: String, wait: Duration) -> ApiError {
     let secs = retry_after_secs(wait);
-    let mut response = ApiError::new(
+    ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         format!("{message}; retry after {secs} s"),
     )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    response
+    .with_retry_after(secs)
 }
 
 /// The answer to a connection a cap refused.
@@ -75,12 +70,16 @@ pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, headers: &HeaderMap) -> IpAdd
 
 /// Connection attempts per client IP, on this node. Without a peer
 /// address (requests driven without a socket) there is nothing to limit.
+/// Refused: 429 with `Retry-After`.
 pub fn check_connect(
     state: &AppState,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
-) -> Option<Response> {
-    let ip = client_ip(&state.settings.trusted_proxies, peer?.ip(), headers);
+) -> Result<(), ApiError> {
+    let Some(peer) = peer else {
+        return Ok(());
+    };
+    let ip = client_ip(&state.settings.trusted_proxies, peer.ip(), headers);
     let quota = Quota {
         per_second: state.settings.connect_rate_per_ip,
         burst: state.settings.connect_burst_per_ip,
@@ -90,8 +89,8 @@ pub fn check_connect(
         .connect
         .check_now(&ip.to_string(), quota, 1, now_ms())
     {
-        Decision::Allowed => None,
-        Decision::Limited { retry_after } => Some(rate_limited(
+        Decision::Allowed => Ok(()),
+        Decision::Limited { retry_after } => Err(rate_limited(
             format!(
                 "too many connection attempts from this address (connect_rate_per_ip = {}/s)",
                 quota.per_second
@@ -104,7 +103,11 @@ pub fn check_connect(
 /// The tenant's publish rate, charged `events` units. If the limiter
 /// cannot be reached the request passes (logged): publishing then fails
 /// or succeeds on the log's own health, not on the limiter's.
-pub async fn check_publish(state: &AppState, tenant: &Tenant, events: usize) -> Option<Response> {
+pub async fn check_publish(
+    state: &AppState,
+    tenant: &Tenant,
+    events: usize,
+) -> Result<(), ApiError> {
     let quota = TenantLimits::publish(tenant.limits.as_ref(), &state.settings);
     let cost = u32::try_from(events).unwrap_or(u32::MAX);
     match state
@@ -113,8 +116,8 @@ pub async fn check_publish(state: &AppState, tenant: &Tenant, events: usize) -> 
         .check(&tenant.id, quota, cost, now_ms())
         .await
     {
-        Ok(Decision::Allowed) => None,
-        Ok(Decision::Limited { retry_after }) => Some(rate_limited(
+        Ok(Decision::Allowed) => Ok(()),
+        Ok(Decision::Limited { retry_after }) => Err(rate_limited(
             format!(
                 "the tenant's publish rate is exceeded (publish_rate = {}/s, publish_burst = {})",
                 quota.per_second, quota.burst
@@ -123,19 +126,8 @@ pub async fn check_publish(state: &AppState, tenant: &Tenant, events: usize) -> 
         )),
         Err(error) => {
             tracing::warn!(tenant = %tenant.id, %error, "publish rate not checked");
-            None
+            Ok(())
         }
-    }
-}
-
-impl From<PresenceError> for ApiError {
-    fn from(e: PresenceError) -> Self {
-        tracing::warn!(error = %e, "presence store failure");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the presence store is unavailable; retry later",
-        )
     }
 }
 

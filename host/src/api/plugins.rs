@@ -17,9 +17,6 @@
 //! node at once and on the others within a quarter second; it also lifts
 //! a quarantine.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -28,24 +25,20 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use beacon_protocol::api::plugins::{
-    Activate, DeliverTest, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES, MAX_NAME_LEN,
-    PluginList, PluginView, TestQuery, TestResult, Uploaded, valid_name,
+    Activate, HooksRecord, InfoRecord, Logs, LogsQuery, MAX_LOG_LINES, MAX_NAME_LEN, PluginList,
+    PluginView, TestQuery, TestResult, Uploaded, valid_name,
 };
 use serde_json::Value;
 
 use super::{ApiError, auth};
-use crate::plugins::logs::PluginLog;
-use crate::plugins::pipeline;
-use crate::plugins::runtime::{Failure, PluginEvent, PublishOutcome, Subscriber};
+use crate::event::Refused;
+use crate::plugins::dry_run::{DryRun, DryRunError};
+use crate::plugins::runtime::LogLevel;
 use crate::plugins::store::{Activation, NewVersion, PluginRecord};
-use crate::schema::Invalid;
 use crate::sse::filter::TypePatterns;
 use crate::state::AppState;
 use crate::tenants::Scope;
-use beacon_protocol::envelope::{FieldError, PublishEvent};
-
-/// Most subscriber groups in one deliver test.
-const MAX_TEST_SUBSCRIBERS: usize = 100;
+use beacon_protocol::envelope::FieldError;
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     if valid_name(name) {
@@ -58,10 +51,6 @@ fn check_name(name: &str) -> Result<(), ApiError> {
             ),
         ))
     }
-}
-
-fn hook_names(hooks: &HooksRecord) -> Vec<String> {
-    hooks.names().into_iter().map(str::to_owned).collect()
 }
 
 fn view(state: &AppState, tenant: &str, record: PluginRecord) -> PluginView {
@@ -175,7 +164,7 @@ pub async fn upload(
             name,
             version: stored.version,
             digest: stored.digest,
-            hooks: hook_names(&stored.hooks),
+            hooks: stored.hooks.hooks(),
             info: stored.info,
             size: stored.size,
         }),
@@ -243,10 +232,10 @@ pub async fn activate(
     store.set_activation(&tenant.id, &name, activation).await?;
     store.set_quarantine(&tenant.id, &name, None).await?;
     apply(&state).await?;
-    state
-        .plugins
-        .log(&tenant.id, &name)
-        .host("info", format!("version {} activated", request.version));
+    state.plugins.log(&tenant.id, &name).host(
+        LogLevel::Info,
+        format!("version {} activated", request.version),
+    );
     tracing::info!(tenant = %tenant.id, plugin = %name, version = request.version, "plugin activated");
     let record = find(&state, &tenant.id, &name).await?;
     Ok(Json(view(&state, &tenant.id, record)))
@@ -311,7 +300,8 @@ pub async fn logs(
     }))
 }
 
-/// `POST /v1/plugins/{name}/test`: a dry run on a fresh instance.
+/// `POST /v1/plugins/{name}/test`: a dry run on a fresh instance (see
+/// [`crate::plugins::dry_run`]).
 pub async fn test(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -323,213 +313,35 @@ pub async fn test(
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let Json(body) = body?;
     let record = find(&state, &tenant.id, &name).await?;
-    let wanted = query
-        .version
-        .or(record.activation.as_ref().map(|a| a.version))
-        .or(record.versions.last().map(|v| v.version));
-    let Some(version) = wanted.and_then(|n| record.versions.iter().find(|v| v.version == n)) else {
-        return Err(ApiError::not_found(format!(
-            "plugin {name:?} has no such version"
-        )));
+    let dry_run = DryRun {
+        plugins: &state.plugins,
+        schemas: &state.schemas,
+        tenant: &tenant,
     };
-    let hook = match query.hook.as_deref() {
-        Some("publish") | None if version.hooks.publish => "publish",
-        Some("convert") | None if version.hooks.convert => "convert",
-        Some("deliver") | None if version.hooks.deliver => "deliver",
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_hook",
-                format!(
-                    "version {} does not export the hook {other:?}",
-                    version.version
-                ),
-            ));
+    Ok(Json(dry_run.run(&record, &query, body).await?))
+}
+
+impl From<DryRunError> for ApiError {
+    fn from(e: DryRunError) -> Self {
+        let message = e.to_string();
+        match e {
+            DryRunError::NoSuchVersion(_) => ApiError::not_found(message),
+            DryRunError::HookNotExported { .. } | DryRunError::NoHook => {
+                ApiError::bad_request("invalid_hook", message)
+            }
+            DryRunError::InvalidRequest(_) => ApiError::bad_request("invalid_request", message),
+            DryRunError::Refused(Refused::Malformed(problems)) => {
+                ApiError::bad_request("invalid_event", "the event is not valid; see details")
+                    .with_details(problems)
+            }
+            DryRunError::Refused(Refused::Contract(invalid)) => {
+                super::schemas::invalid_event(&invalid, "")
+            }
+            DryRunError::NoTargetVersion => ApiError::bad_request("invalid_query", message),
+            DryRunError::MissingComponent | DryRunError::NoLongerLoads(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+            }
+            DryRunError::Store(e) => e.into(),
         }
-        None => return Err(ApiError::bad_request("invalid_hook", "no hook to test")),
-    };
-    let (event_json, subscribers) = if hook == "deliver" {
-        let request: DeliverTest = serde_json::from_value(body)
-            .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
-        if request.subscribers.len() > MAX_TEST_SUBSCRIBERS {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("at most {MAX_TEST_SUBSCRIBERS} subscriber groups"),
-            ));
-        }
-        (request.event, request.subscribers)
-    } else {
-        (body, Vec::new())
-    };
-    let mut event: PublishEvent = serde_json::from_value(event_json)
-        .map_err(|e| ApiError::bad_request("invalid_event", e.to_string()))?;
-    let problems = event.check("");
-    if !problems.is_empty() {
-        return Err(
-            ApiError::bad_request("invalid_event", "the event is not valid; see details")
-                .with_details(problems),
-        );
     }
-    // Checked like a publish, so the plugin sees what it would see then.
-    match state
-        .schemas
-        .validate_at(&event.kind, event.version, &event.data, "")
-    {
-        Ok(resolved) => event.version = Some(resolved),
-        Err(Invalid::UnknownType { .. }) if tenant.allow_unregistered_types => {}
-        Err(invalid) => return Err(super::schemas::invalid_event(&invalid, "")),
-    }
-    let compiled = match state
-        .plugins
-        .load(&wasm(&state, &version.digest).await?)
-        .await
-    {
-        Ok(compiled) => compiled,
-        Err(e) => {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!(
-                    "the stored version no longer loads: {}",
-                    e.reasons.join("; ")
-                ),
-            ));
-        }
-    };
-    let limits = state.plugins.limits(
-        tenant.limits.as_ref(),
-        &record
-            .activation
-            .as_ref()
-            .map(|a| a.limits)
-            .unwrap_or_default(),
-    );
-    let log = Arc::new(PluginLog::default());
-    let plugin = state.plugins.runtime.plugin(compiled, limits, log.clone());
-    let time = crate::event::now_rfc3339();
-    let input = pipeline::plugin_event(&event, &tenant.id, &time);
-    let mut result = TestResult {
-        version: version.version,
-        hook: hook.to_owned(),
-        outcome: "failed".to_owned(),
-        output: None,
-        deliver: None,
-        reason: None,
-        failure: None,
-        logs: Vec::new(),
-        duration_us: 0,
-    };
-    let elapsed: Duration = match hook {
-        "publish" => {
-            let call = plugin.on_publish(&input).await;
-            match call.result {
-                Ok(PublishOutcome::Keep) => result.outcome = "keep".to_owned(),
-                Ok(PublishOutcome::Modify(out)) => {
-                    let context = pipeline::Context {
-                        plugins: &state.plugins,
-                        schemas: &state.schemas,
-                        tenant: &tenant.id,
-                        allow_unregistered_types: tenant.allow_unregistered_types,
-                        time: &time,
-                    };
-                    result.output = Some(event_value(&out));
-                    match pipeline::checked(&context, &event, out) {
-                        Ok(_) => result.outcome = "modify".to_owned(),
-                        Err(reason) => {
-                            result.outcome = "failed".to_owned();
-                            result.failure = Some("bad_output".to_owned());
-                            result.reason = Some(reason);
-                        }
-                    }
-                }
-                Ok(PublishOutcome::Drop(reason)) => {
-                    result.outcome = "drop".to_owned();
-                    result.reason = Some(reason);
-                }
-                Ok(PublishOutcome::Reject(reason)) => {
-                    result.outcome = "reject".to_owned();
-                    result.reason = Some(reason);
-                }
-                Err(failure) => return_failure(&mut result, failure),
-            }
-            call.elapsed
-        }
-        "convert" => {
-            let Some(to) = query.to_version else {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    "a convert test needs `to_version`",
-                ));
-            };
-            let call = plugin.convert(&input, to).await;
-            match call.result {
-                Ok(Ok(out)) => {
-                    result.outcome = "converted".to_owned();
-                    result.output = Some(event_value(&out));
-                }
-                Ok(Err(reason)) => {
-                    result.outcome = "refused".to_owned();
-                    result.reason = Some(reason);
-                }
-                Err(failure) => return_failure(&mut result, failure),
-            }
-            call.elapsed
-        }
-        _ => {
-            let groups: Vec<Subscriber> = subscribers
-                .into_iter()
-                .map(|s| Subscriber {
-                    user_id: s.user_id,
-                    claims: if s.claims.is_null() {
-                        "{}".to_owned()
-                    } else {
-                        s.claims.to_string()
-                    },
-                    types: s.types,
-                    subjects: s.subjects,
-                })
-                .collect();
-            let call = plugin.deliver(&input, &groups).await;
-            match call.result {
-                Ok(answers) => {
-                    result.outcome = "decided".to_owned();
-                    result.deliver = Some(answers);
-                }
-                Err(failure) => return_failure(&mut result, failure),
-            }
-            call.elapsed
-        }
-    };
-    result.duration_us = elapsed.as_micros() as u64;
-    result.logs = log.recent(MAX_LOG_LINES);
-    Ok(Json(result))
-}
-
-fn return_failure(result: &mut TestResult, failure: Failure) {
-    result.outcome = "failed".to_owned();
-    result.failure = Some(failure.code().to_owned());
-    result.reason = Some(failure.to_string());
-}
-
-async fn wasm(state: &AppState, digest: &str) -> Result<Bytes, ApiError> {
-    state.plugins.store.wasm(digest).await?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the stored component is missing",
-        )
-    })
-}
-
-/// A plugin's event as JSON (its data parsed when it is JSON).
-fn event_value(event: &PluginEvent) -> Value {
-    let data = serde_json::from_str::<Value>(&event.data)
-        .unwrap_or_else(|_| Value::String(event.data.clone()));
-    serde_json::json!({
-        "type": event.kind,
-        "version": event.version,
-        "subject": event.subject,
-        "source": event.source,
-        "audience": event.audience,
-        "data": data,
-    })
 }

@@ -43,7 +43,13 @@ pub async fn online(
     };
     if !subscriber {
         let tenant = auth::tenant(&state, &headers, Scope::Read).await?;
-        return Ok(Json(state.presence.online(&tenant.id).await?));
+        return Ok(Json(
+            state
+                .presence
+                .online(&tenant.id)
+                .await
+                .map_err(unavailable)?,
+        ));
     }
     let auth::Subscriber { claims, tenant, .. } =
         auth::subscriber(&state, &headers, query.access_token.as_deref()).await?;
@@ -65,7 +71,11 @@ pub async fn online(
     let asked = Filter::parse(Some("presence.*"), None, &claims.sub)
         .map_err(|m| ApiError::bad_request("invalid_filter", m))?;
     let filter = stream::allowed_by(asked, &claims)?;
-    let mut online = state.presence.online(&tenant.id).await?;
+    let mut online = state
+        .presence
+        .online(&tenant.id)
+        .await
+        .map_err(unavailable)?;
     online.retain(|user| {
         let subject = format!("user/{user}");
         filter.matches(&EventMeta {
@@ -75,4 +85,8 @@ pub async fn online(
         })
     });
     Ok(Json(online))
+}
+
+fn unavailable(e: crate::presence::PresenceError) -> ApiError {
+    ApiError::backend("the presence store", "unavailable", &e)
 }

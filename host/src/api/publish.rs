@@ -21,16 +21,20 @@ use beacon_protocol::api::publish::{
 };
 use beacon_protocol::envelope::{FieldError, MAX_KEY_LEN, PublishEvent};
 
-use crate::event;
+use crate::event::{self, Refused};
 use crate::log::{NewEvent, Position};
+use crate::plugins::dead_letters::DeadLetter;
 use crate::plugins::pipeline::{self, Verdict};
 use crate::schema::Invalid;
 use crate::state::AppState;
-use crate::tenants::Scope;
+use crate::tenants::{Scope, Tenant};
 
 /// Room the log adds to an envelope when framing it (the `id` field).
 const ID_OVERHEAD: usize = 64;
 
+/// `POST /v1/events`, step by step: who publishes, what they sent, whether
+/// the rate allows it, which events pass their checks, what the plugins
+/// make of them, what is stored, and the answer.
 pub async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -38,9 +42,103 @@ pub async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let tenant = auth::tenant(&state, &headers, Scope::Publish).await?;
+    let mut request = read_request(&state, &headers, query, body)?;
+    let items = std::mem::take(&mut request.items);
+    let count = items.len();
+    super::limits::check_publish(&state, &tenant, count).await?;
+    let checked = validate(&state, &tenant, &request, items);
+    // A partial batch goes on with its acceptable events, if any.
+    let some_go_on = request.partial_batch() && !checked.valid.is_empty();
+    if checked.refuses_some() && !some_go_on {
+        return Err(refusal(
+            checked.errors,
+            checked.violations,
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
+    let time = event::now_rfc3339();
+    let refused_early = checked.refuses_some();
+    let processed = run_plugins(&state, &tenant, &request, checked.valid, &time).await;
+    let refused = refused_early || processed.refuses_some();
+    let partial_answer = request.partial_batch() && refused;
+    if refused && !(partial_answer && processed.goes_ahead()) {
+        return Err(refusal(
+            checked.errors,
+            checked.violations,
+            processed.rejected,
+            processed.too_large,
+        ));
+    }
+    let stored = store(
+        &state,
+        &tenant.id,
+        count,
+        processed.letters,
+        processed.events,
+    )
+    .await?;
+    if partial_answer {
+        let mut problems = checked.errors;
+        problems.extend(
+            checked
+                .violations
+                .iter()
+                .flat_map(|(invalid, at)| invalid.details(at)),
+        );
+        problems.extend(processed.rejected);
+        problems.extend(processed.too_large);
+        return Ok(partly(stored, problems, processed.skipped));
+    }
+    Ok(answer(request.single, stored, processed.skipped))
+}
+
+/// A publish request, read and parsed, not yet checked event by event.
+struct Request {
+    /// The events as sent, in request order (taken out for their checks).
+    items: Vec<Value>,
+    /// One event object rather than a batch: the answers differ in shape.
+    single: bool,
+    /// `?partial=true`: store a batch's acceptable events, report the others.
+    partial: bool,
+    /// The `Idempotency-Key` header.
+    idempotency_key: Option<String>,
+}
+
+impl Request {
+    /// A batch that may be stored in part (207).
+    fn partial_batch(&self) -> bool {
+        self.partial && !self.single
+    }
+
+    /// The JSON pointer of event `i` of the request.
+    fn pointer(&self, i: usize) -> String {
+        pointer_of(self.single, i)
+    }
+
+    /// The dedup key derived from the `Idempotency-Key` for event `i`.
+    fn derived_key(&self, i: usize) -> Option<String> {
+        self.idempotency_key.as_ref().map(|k| {
+            if self.single {
+                k.clone()
+            } else {
+                format!("{k}/{i}")
+            }
+        })
+    }
+}
+
+/// Reads the query, headers and body: JSON, an event object or a
+/// non-empty array of at most `max_batch` of them.
+fn read_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Result<Query<PublishQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Request, ApiError> {
     let Query(PublishQuery { partial }) =
         query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    require_json(&headers)?;
+    require_json(headers)?;
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -55,7 +153,7 @@ pub async fn publish(
             ApiError::bad_request("invalid_body", e.body_text())
         }
     })?;
-    let idempotency_key = idempotency_key(&headers)?;
+    let idempotency_key = idempotency_key(headers)?;
     let value: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
     })?;
@@ -84,169 +182,221 @@ pub async fn publish(
             format!("at most {} events per request", state.settings.max_batch),
         ));
     }
-    if let Some(limited) = super::limits::check_publish(&state, &tenant, items.len()).await {
-        return Ok(limited);
+    Ok(Request {
+        items,
+        single,
+        partial,
+        idempotency_key,
+    })
+}
+
+/// The events that passed their checks, and the problems of the others.
+struct Checked {
+    /// With their request index.
+    valid: Vec<(usize, PublishEvent)>,
+    /// Malformed events (400).
+    errors: Vec<FieldError>,
+    /// Contract violations (422), with the event's pointer.
+    violations: Vec<(Invalid, String)>,
+}
+
+impl Checked {
+    fn refuses_some(&self) -> bool {
+        !self.errors.is_empty() || !self.violations.is_empty()
     }
-    let time = event::now_rfc3339();
-    let count = items.len();
-    // Events that passed their checks, with their request index.
-    let mut valid: Vec<(usize, PublishEvent)> = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    // Contract problems (422), kept apart from malformed envelopes (400).
-    let mut violations: Vec<(Invalid, String)> = Vec::new();
+}
+
+/// Checks each event on its own ([`event::check`]).
+fn validate(state: &AppState, tenant: &Tenant, request: &Request, items: Vec<Value>) -> Checked {
+    let mut checked = Checked {
+        valid: Vec::with_capacity(items.len()),
+        errors: Vec::new(),
+        violations: Vec::new(),
+    };
     for (i, item) in items.into_iter().enumerate() {
-        let pointer = pointer_of(single, i);
-        let mut parsed: PublishEvent = match serde_json::from_value(item) {
-            Ok(p) => p,
-            Err(e) => {
-                errors.push(FieldError::new(pointer, e.to_string()));
-                continue;
-            }
-        };
-        let problems = parsed.check(&pointer);
-        if !problems.is_empty() {
-            errors.extend(problems);
-            continue;
+        let pointer = request.pointer(i);
+        let started = std::time::Instant::now();
+        let result = event::check(
+            &state.schemas,
+            tenant.allow_unregistered_types,
+            item,
+            &pointer,
+        );
+        crate::metrics::validated(started.elapsed());
+        match result {
+            Ok(event) => checked.valid.push((i, event)),
+            Err(Refused::Malformed(problems)) => checked.errors.extend(problems),
+            Err(Refused::Contract(invalid)) => checked.violations.push((invalid, pointer)),
         }
-        let validation = std::time::Instant::now();
-        let checked =
-            state
-                .schemas
-                .validate_at(&parsed.kind, parsed.version, &parsed.data, &pointer);
-        crate::metrics::validated(validation.elapsed());
-        match checked {
-            // The envelope records the contract version the event was checked against.
-            Ok(version) => parsed.version = Some(version),
-            Err(Invalid::UnknownType { .. }) if tenant.allow_unregistered_types => {}
-            Err(invalid) => {
-                violations.push((invalid, pointer));
-                continue;
-            }
-        }
-        valid.push((i, parsed));
     }
-    let refused_early = !errors.is_empty() || !violations.is_empty();
-    if refused_early && !(partial && !single && !valid.is_empty()) {
-        return Err(refusal(errors, violations, Vec::new(), Vec::new()));
+    checked
+}
+
+/// What the tenant's plugins made of the checked events.
+struct Processed {
+    /// The events to store, ready for the log, with their request index.
+    events: Vec<(usize, NewEvent)>,
+    /// Refused by a plugin (422).
+    rejected: Vec<FieldError>,
+    /// Larger than `max_event_bytes` once framed (413).
+    too_large: Vec<FieldError>,
+    /// Dropped or dead-lettered by a plugin: accepted, not stored.
+    skipped: Vec<Skipped>,
+    /// The dead letters to write, with their dedup key.
+    letters: Vec<(DeadLetter, Option<String>)>,
+}
+
+impl Processed {
+    fn refuses_some(&self) -> bool {
+        !self.rejected.is_empty() || !self.too_large.is_empty()
     }
 
-    // The tenant's plugins, as of now: the whole request runs on this
-    // snapshot, so an activation meanwhile affects no event half-way.
+    /// Whether anything is left to store or report as skipped.
+    fn goes_ahead(&self) -> bool {
+        !(self.events.is_empty() && self.skipped.is_empty())
+    }
+}
+
+/// Runs the tenant's plugins on each checked event, then frames the
+/// events to store. The whole request runs on one snapshot of the
+/// tenant's plugins, so an activation meanwhile affects no event half-way.
+async fn run_plugins(
+    state: &AppState,
+    tenant: &Tenant,
+    request: &Request,
+    valid: Vec<(usize, PublishEvent)>,
+    time: &str,
+) -> Processed {
     let pipeline = state.plugins.tenant(&tenant.id);
     let context = pipeline::Context {
         plugins: &state.plugins,
         schemas: &state.schemas,
         tenant: &tenant.id,
         allow_unregistered_types: tenant.allow_unregistered_types,
-        time: &time,
+        time,
     };
-    let mut events: Vec<NewEvent> = Vec::with_capacity(valid.len());
-    // Request index of each event in `events`.
-    let mut accepted: Vec<usize> = Vec::with_capacity(valid.len());
-    let mut too_large = Vec::new();
-    let mut rejected = Vec::new();
-    let mut skipped: Vec<Skipped> = Vec::new();
-    let mut letters = Vec::new();
+    let mut out = Processed {
+        events: Vec::with_capacity(valid.len()),
+        rejected: Vec::new(),
+        too_large: Vec::new(),
+        skipped: Vec::new(),
+        letters: Vec::new(),
+    };
     for (i, parsed) in valid {
-        let pointer = pointer_of(single, i);
-        let derived_key = idempotency_key.as_ref().map(|k| {
-            if single {
-                k.clone()
-            } else {
-                format!("{k}/{i}")
-            }
-        });
-        let dedup_key = parsed.key.clone().or_else(|| derived_key.clone());
+        let derived_key = request.derived_key(i);
         let parsed = match &pipeline {
             None => parsed,
-            Some(pipeline) => match pipeline::run(&context, pipeline, parsed).await {
-                Verdict::Store(event) => *event,
-                Verdict::Rejected { plugin, reason } => {
-                    rejected.push(FieldError::new(
-                        pointer,
-                        format!("refused by plugin `{plugin}`: {reason}"),
-                    ));
-                    continue;
+            Some(pipeline) => {
+                let dedup_key = parsed.key.clone().or_else(|| derived_key.clone());
+                match pipeline::run(&context, pipeline, parsed).await {
+                    Verdict::Store(event) => *event,
+                    Verdict::Rejected { plugin, reason } => {
+                        out.rejected.push(FieldError::new(
+                            request.pointer(i),
+                            format!("refused by plugin `{plugin}`: {reason}"),
+                        ));
+                        continue;
+                    }
+                    Verdict::Dropped { plugin, reason } => {
+                        out.skipped.push(Skipped {
+                            index: i,
+                            outcome: SkipOutcome::Dropped,
+                            plugin,
+                            reason,
+                        });
+                        continue;
+                    }
+                    Verdict::DeadLettered(letter) => {
+                        out.skipped.push(Skipped {
+                            index: i,
+                            outcome: SkipOutcome::DeadLettered,
+                            plugin: letter.plugin.clone(),
+                            reason: format!("{}: {}", letter.code, letter.reason),
+                        });
+                        out.letters.push((*letter, dedup_key));
+                        continue;
+                    }
                 }
-                Verdict::Dropped { plugin, reason } => {
-                    skipped.push(Skipped {
-                        index: i,
-                        outcome: SkipOutcome::Dropped,
-                        plugin,
-                        reason,
-                    });
-                    continue;
-                }
-                Verdict::DeadLettered(letter) => {
-                    skipped.push(Skipped {
-                        index: i,
-                        outcome: SkipOutcome::DeadLettered,
-                        plugin: letter.plugin.clone(),
-                        reason: format!("{}: {}", letter.code, letter.reason),
-                    });
-                    letters.push((letter, dedup_key));
-                    continue;
-                }
-            },
+            }
         };
-        let new = event::new_event(parsed, &tenant.id, &time, derived_key);
-        if new.envelope.len() + ID_OVERHEAD > state.settings.max_event_bytes {
-            too_large.push(FieldError::new(
-                pointer,
+        let new = event::new_event(parsed, &tenant.id, time, derived_key);
+        let framed = new.envelope.len() + ID_OVERHEAD;
+        if framed > state.settings.max_event_bytes {
+            out.too_large.push(FieldError::new(
+                request.pointer(i),
                 format!(
-                    "the event is {} bytes; the limit is {}",
-                    new.envelope.len() + ID_OVERHEAD,
+                    "the event is {framed} bytes; the limit is {}",
                     state.settings.max_event_bytes
                 ),
             ));
             continue;
         }
-        events.push(new);
-        accepted.push(i);
+        out.events.push((i, new));
     }
-    let refused = refused_early || !rejected.is_empty() || !too_large.is_empty();
-    let partial_answer = partial && !single && refused;
-    if refused && !(partial_answer && !(events.is_empty() && skipped.is_empty())) {
-        return Err(refusal(errors, violations, rejected, too_large));
-    }
-    // The request goes ahead: dead letters first, so that a failure to
-    // keep them fails the request (503) before anything is stored.
+    out
+}
+
+/// The position of each event of the request (`None`: not stored), and
+/// whether every stored one was a duplicate of an earlier request.
+struct Stored {
+    ids: Vec<Option<String>>,
+    replayed: bool,
+}
+
+/// Writes the dead letters, then appends the events. Dead letters first:
+/// a failure to keep them fails the request (503) before anything is stored.
+async fn store(
+    state: &AppState,
+    tenant: &str,
+    count: usize,
+    letters: Vec<(DeadLetter, Option<String>)>,
+    events: Vec<(usize, NewEvent)>,
+) -> Result<Stored, ApiError> {
     for (letter, key) in letters {
-        state.plugins.dead_letter(&tenant.id, *letter, key).await?;
+        state
+            .plugins
+            .dead_letter(tenant, letter, key)
+            .await
+            .map_err(event_log)?;
     }
-    let mut ids = vec![None; count];
-    let mut replayed = false;
-    if !events.is_empty() {
-        let batch = state.log.append(&tenant.id, events).await?;
-        crate::metrics::stored(&batch);
-        replayed = batch.appended.iter().all(|a| a.duplicate);
-        for (index, appended) in accepted.into_iter().zip(&batch.appended) {
-            ids[index] = Some(
-                Position {
-                    epoch: batch.epoch.clone(),
-                    offset: appended.offset,
-                }
-                .to_string(),
-            );
-        }
+    let mut stored = Stored {
+        ids: vec![None; count],
+        replayed: false,
+    };
+    if events.is_empty() {
+        return Ok(stored);
     }
-    if partial_answer {
-        let mut problems = errors;
-        problems.extend(
-            violations
-                .iter()
-                .flat_map(|(invalid, at)| invalid.details(at)),
+    let (accepted, events): (Vec<usize>, Vec<NewEvent>) = events.into_iter().unzip();
+    let batch = state.log.append(tenant, events).await.map_err(event_log)?;
+    crate::metrics::stored(&batch);
+    stored.replayed = batch.appended.iter().all(|a| a.duplicate);
+    for (index, appended) in accepted.into_iter().zip(&batch.appended) {
+        stored.ids[index] = Some(
+            Position {
+                epoch: batch.epoch.clone(),
+                offset: appended.offset,
+            }
+            .to_string(),
         );
-        problems.extend(rejected);
-        problems.extend(too_large);
-        let body = PartiallyPublished {
-            ids,
-            errors: problems,
-            skipped,
-        };
-        return Ok((StatusCode::MULTI_STATUS, Json(body)).into_response());
     }
-    let mut response = match (single, ids.as_slice(), skipped.pop()) {
+    Ok(stored)
+}
+
+/// The answer to a partial batch (207): the ids of the stored events, the
+/// problems of the refused ones, and the ones a plugin kept out.
+fn partly(stored: Stored, errors: Vec<FieldError>, skipped: Vec<Skipped>) -> Response {
+    let body = PartiallyPublished {
+        ids: stored.ids,
+        errors,
+        skipped,
+    };
+    (StatusCode::MULTI_STATUS, Json(body)).into_response()
+}
+
+/// The answer to a request that went ahead as a whole: 201 with the id
+/// (or ids), or 200 `NotStored` for a single event a plugin kept out.
+fn answer(single: bool, stored: Stored, mut skipped: Vec<Skipped>) -> Response {
+    let mut response = match (single, stored.ids.as_slice(), skipped.pop()) {
         (true, [Some(id)], _) => {
             (StatusCode::CREATED, Json(Published { id: id.clone() })).into_response()
         }
@@ -262,15 +412,25 @@ pub async fn publish(
             .into_response(),
         (_, _, last) => {
             skipped.extend(last);
-            (StatusCode::CREATED, Json(PublishedBatch { ids, skipped })).into_response()
+            let body = PublishedBatch {
+                ids: stored.ids,
+                skipped,
+            };
+            (StatusCode::CREATED, Json(body)).into_response()
         }
     };
-    if replayed {
+    if stored.replayed {
         response
             .headers_mut()
             .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    Ok(response)
+    response
+}
+
+/// A failure of the event log: 503 with `Retry-After` while it cannot be
+/// reached, else 500.
+fn event_log(e: crate::log::LogError) -> ApiError {
+    ApiError::backend("the event log", "unavailable", &e)
 }
 
 /// The JSON pointer of event `i` of the request.

@@ -175,21 +175,8 @@ impl From<SchemaError> for ApiError {
             SchemaError::Conflict(_) => {
                 ApiError::new(StatusCode::CONFLICT, "concurrent_registration", message)
             }
-            SchemaError::Unavailable(detail) => {
-                tracing::warn!(%detail, "contract store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "the contract store is unavailable; retry later",
-                )
-            }
-            SchemaError::Backend(detail) => {
-                tracing::error!(%detail, "contract store failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
+            SchemaError::Backend(e) => {
+                ApiError::backend("the contract store", "store_unavailable", &e)
             }
         }
     }

@@ -52,9 +52,7 @@ pub async fn stream(
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    if let Some(limited) = limits::check_connect(&state, peer.map(|Extension(c)| c.0), &headers) {
-        return Ok(limited);
-    }
+    limits::check_connect(&state, peer.map(|Extension(c)| c.0), &headers)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let auth::Subscriber {
         claims,

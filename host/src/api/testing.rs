@@ -11,14 +11,14 @@ use crate::config::Settings;
 use crate::state::AppState;
 
 /// The admin token of every test node.
-pub const ADMIN: &str = "admin-token-for-tests";
+pub(crate) const ADMIN: &str = "admin-token-for-tests";
 
 /// Largest answer body a test reads.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// Asserts an error answer: this status, this error code and a non-empty
 /// message.
-pub fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
+pub(crate) fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"], code, "{body}");
     assert!(
@@ -28,13 +28,13 @@ pub fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &s
 }
 
 /// A started node; its data directory lives as long as it does.
-pub struct TestNode {
+pub(crate) struct TestNode {
     pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
 /// Starts a node with default settings, changed by `tweak`.
-pub async fn node(tweak: impl FnOnce(&mut Settings)) -> TestNode {
+pub(crate) async fn node(tweak: impl FnOnce(&mut Settings)) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::defaults();
     settings.data_dir = dir.path().to_owned();
@@ -48,7 +48,7 @@ pub async fn node(tweak: impl FnOnce(&mut Settings)) -> TestNode {
 
 /// A well-formed HS256 subscriber token naming `tenant`, signed with a
 /// secret that is not the tenant's.
-pub fn forged_token(tenant: &str) -> String {
+pub(crate) fn forged_token(tenant: &str) -> String {
     let claims = crate::auth::jwt::Claims {
         sub: "1".into(),
         tenant: tenant.into(),
@@ -63,7 +63,7 @@ pub fn forged_token(tenant: &str) -> String {
 
 /// Sends one request through the router and returns the response unread
 /// (a stream's body never ends: read only what the test needs).
-pub async fn send(
+pub(crate) async fn send(
     state: &AppState,
     method: &str,
     uri: &str,
@@ -85,7 +85,7 @@ pub async fn send(
 }
 
 /// Reads a whole (finite) answer.
-pub async fn read(response: Response) -> (StatusCode, HeaderMap, Bytes) {
+pub(crate) async fn read(response: Response) -> (StatusCode, HeaderMap, Bytes) {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = to_bytes(response.into_body(), MAX_ANSWER_BYTES)
@@ -96,7 +96,7 @@ pub async fn read(response: Response) -> (StatusCode, HeaderMap, Bytes) {
 
 /// A JSON request (no body for `None`); the answer parsed as JSON (`Null`
 /// when it is not JSON).
-pub async fn send_json(
+pub(crate) async fn send_json(
     state: &AppState,
     method: &str,
     uri: &str,
@@ -119,7 +119,7 @@ pub async fn send_json(
 
 impl TestNode {
     /// Any request; the answer's status, headers and JSON body.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         uri: &str,
@@ -137,7 +137,7 @@ impl TestNode {
     }
 
     /// Creates a tenant that may publish unregistered types; its API key.
-    pub async fn tenant(&self, id: &str) -> String {
+    pub(crate) async fn tenant(&self, id: &str) -> String {
         let body = serde_json::json!({"id": id, "allow_unregistered_types": true});
         let (status, body) = self.json("POST", "/v1/tenants", Some(ADMIN), body).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -145,7 +145,7 @@ impl TestNode {
     }
 
     /// A JSON request (a `Null` body is sent as `null`).
-    pub async fn json(
+    pub(crate) async fn json(
         &self,
         method: &str,
         uri: &str,
@@ -157,7 +157,7 @@ impl TestNode {
 }
 
 /// A subscriber token (`sub` "1") minted with the API key `key`.
-pub async fn token(n: &TestNode, key: &str) -> String {
+pub(crate) async fn token(n: &TestNode, key: &str) -> String {
     let (s, minted) = n
         .json(
             "POST",

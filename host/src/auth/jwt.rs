@@ -8,7 +8,7 @@
 //! the token's `kid`. So `alg: none` and algorithm confusion (an HS256
 //! token "signed" with a public key) are refused.
 
-pub use beacon_protocol::api::keys::KeyAlg;
+pub(crate) use beacon_protocol::api::keys::KeyAlg;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -41,14 +41,14 @@ pub struct Claims {
 
 /// Signs claims with a tenant's secret (never empty: an empty HMAC key is
 /// refused).
-pub fn sign(claims: &Claims, secret: &str) -> Result<String, AuthError> {
+pub(crate) fn sign(claims: &Claims, secret: &str) -> Result<String, AuthError> {
     let key = EncodingKey::from_secret(secret.as_bytes()).map_err(|_| AuthError::Invalid)?;
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
         .map_err(|_| AuthError::Invalid)
 }
 
 /// Reads the `tenant` claim without verifying anything, to pick the key.
-pub fn unverified_tenant(token: &str) -> Result<String, AuthError> {
+pub(crate) fn unverified_tenant(token: &str) -> Result<String, AuthError> {
     #[derive(Deserialize)]
     struct TenantOnly {
         tenant: String,
@@ -59,9 +59,9 @@ pub fn unverified_tenant(token: &str) -> Result<String, AuthError> {
 }
 
 /// Most public keys one tenant may register.
-pub const MAX_PUBLIC_KEYS: usize = 10;
+pub(crate) const MAX_PUBLIC_KEYS: usize = 10;
 /// Largest PEM accepted, in bytes.
-pub const MAX_KEY_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 8 * 1024;
 
 /// The `jsonwebtoken` algorithm of a registered key's algorithm.
 fn algorithm(alg: KeyAlg) -> Algorithm {
@@ -171,7 +171,7 @@ impl PublicKey {
 
 /// Verifies a token against a tenant's secret or registered public keys,
 /// chosen by the token header's `alg` (and `kid`).
-pub fn verify_for_tenant(
+pub(crate) fn verify_for_tenant(
     token: &str,
     secret: &str,
     keys: &[PublicKey],
@@ -194,7 +194,7 @@ pub fn verify_for_tenant(
 
 /// Verifies an HS256 token's signature, expiry and not-before. No token
 /// verifies with an empty secret.
-pub fn verify(token: &str, secret: &str) -> Result<Claims, AuthError> {
+pub(crate) fn verify(token: &str, secret: &str) -> Result<Claims, AuthError> {
     let key = DecodingKey::from_secret(secret.as_bytes()).map_err(|_| AuthError::Invalid)?;
     verify_with(token, &key, Algorithm::HS256)
 }
@@ -215,17 +215,17 @@ fn verify_with(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims,
 }
 
 /// Unix seconds now.
-pub fn now_s() -> u64 {
+pub(crate) fn now_s() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
 /// Key pairs for tests (generated for them; never used elsewhere).
 #[cfg(test)]
 pub(crate) mod test_keys {
-    pub const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIM+M9rwfOt5nQgFxuLgp8Gmgu2YrXJZBI22ODSSWW7oG\n-----END PRIVATE KEY-----";
-    pub const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA2aDz5gIWr7FkUQUbVXvLJ08huxpRJ/ZQ8cAO5wDzrIc=\n-----END PUBLIC KEY-----";
-    pub const RSA_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDAr88FsEHKZqJu\n0UlWjdr5g77NBEPHjBqIxFnXWlibHiQJ63ENL1Q1bO+kh1+7KF4Ty9qn+43IzxmK\nrP59Bi9PD+g2jsLEEGtx9O4GPn0IJ7m5oRPjq7rVErz4A9UXnlI8A7IwIs6S6med\nhzFGePx9oBPzpnz7kLDbY3349tlevYFIlU2k4Y1cGTkmaeaJ9Mg29caLYGSE++Ts\nqlZfnnW65QXOrzD3d233Tu4VIpnyJbCNvXb/FqoeotFX9gUUaf/1K7QL/J9/rCiI\nUKGd2dH4QaiR90rkQt2SN/27sP2Xfh53dEq0nBp3ibO0o4oKJafyoyOpeUzOPfa9\njLHIZ9BDAgMBAAECggEAGba8gq6pW6MuX78yhshKeyF058jUahT31jLsfFvfAYsD\nAIc4yyt66jWd62Ucxjirs/+bL+9W1f/75sY8S0n1K/Cxqqo1h/2wS6uwd16FHVP+\nfy0QSZc5c8WFjfbQ9qRsUVGlngffF7sMAHkx/wzBQTCIyRX5jYbFxe6f49wUA7Dn\ngEg/Hcjel535jMEPpq7Q/zRNT/A9VzcwNjHCjYfmcYy/QPIh2sh0t+z3hru/zrxm\nE6Fm8c27vjhQbvT88I89fd3iXW4TG9AI6t2u7CYpT5WkRHRYvIbMI2v2wKNPw8h+\nb1WBLBfzX+/Wl8ZqeGG4oQebG1u9aSSfgufwuSyHdQKBgQDe+jasmQbR6FyjsJ4r\nvQy2qsyPKmhO29CffXBGKOuYyAuNavEbaat7wFv08Bc4jfFwo/edfL+53TJvGAOq\nH5UDsIMSmVLtM6dsJhq6uru1kel/Hp3cgYAalhJQYAJSv2Lb3V7tBZwbDVYJvlNx\nxOSZDJvJ6oonm2TA0AalR1HvDQKBgQDdOS4NQ/UuqJkn80hW5pzDb+Ba8OS6bxWo\nGxkBES8tmMgbx6/kwHDxO48LDEDoAnKBRk8iOiRkDupaFcE2UT2KTFEVdaK6lD7d\ny2rpw/nB5qpSBvmGFt1g/lvpUSSQelf4xUeTT2qjWJCLiVOdYv4p6I3E5ge5or23\nOONo+R5ojwKBgBLKfV8QSl3YOi5lTP8coHyoajLKfR3gMnWuaY7QFgK7IRYa5BTO\nU/BK5rT+osZWV/mJJ+3yvGmadYydNnnYzYMRFgq0NyPcTYi0sV35LKaBlG7tEpqp\nozUaXpK9dJSqolcrEbvh1CUHe6+4hWm6ERXA1UQv6tKpqtUA8v5swz/lAoGBANcO\nZSRkMg+fuvPJX0OLgE3FjpcZo2FR5/26Cf6tk+2BntbSsr1wDtuUCKS2zso8xs/B\nZ+BgIUxb65qTl3aUV30AX7q61u0GfG7k9xQ1fbDv6hc/zIZ7584It5UDWsZRCQA/\n2Crugz40NKBRacWQnIBlIJyO+meOO1vIo9pCgzslAoGAaDZ+ul0i+PtXm5+uFjTq\nlsq/3I4b/K9KSolHr5J7IRY+NtyH22GtB9bshB7cAGCVJLNy0HDA08PYfJH7aPGI\nY2MPvpyuOpZmvYry468Mee60VHVTcWz/z7zlIMIt4ux3BDOi62X0Gm2isgtAOg+1\nk/yeAoBp9Bfpx6LOW2SubCY=\n-----END PRIVATE KEY-----";
-    pub const RSA_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwK/PBbBBymaibtFJVo3a\n+YO+zQRDx4waiMRZ11pYmx4kCetxDS9UNWzvpIdfuyheE8vap/uNyM8Ziqz+fQYv\nTw/oNo7CxBBrcfTuBj59CCe5uaET46u61RK8+APVF55SPAOyMCLOkupnnYcxRnj8\nfaAT86Z8+5Cw22N9+PbZXr2BSJVNpOGNXBk5JmnmifTINvXGi2BkhPvk7KpWX551\nuuUFzq8w93dt907uFSKZ8iWwjb12/xaqHqLRV/YFFGn/9Su0C/yff6woiFChndnR\n+EGokfdK5ELdkjf9u7D9l34ed3RKtJwad4mztKOKCiWn8qMjqXlMzj32vYyxyGfQ\nQwIDAQAB\n-----END PUBLIC KEY-----";
+    pub(crate) const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIM+M9rwfOt5nQgFxuLgp8Gmgu2YrXJZBI22ODSSWW7oG\n-----END PRIVATE KEY-----";
+    pub(crate) const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA2aDz5gIWr7FkUQUbVXvLJ08huxpRJ/ZQ8cAO5wDzrIc=\n-----END PUBLIC KEY-----";
+    pub(crate) const RSA_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDAr88FsEHKZqJu\n0UlWjdr5g77NBEPHjBqIxFnXWlibHiQJ63ENL1Q1bO+kh1+7KF4Ty9qn+43IzxmK\nrP59Bi9PD+g2jsLEEGtx9O4GPn0IJ7m5oRPjq7rVErz4A9UXnlI8A7IwIs6S6med\nhzFGePx9oBPzpnz7kLDbY3349tlevYFIlU2k4Y1cGTkmaeaJ9Mg29caLYGSE++Ts\nqlZfnnW65QXOrzD3d233Tu4VIpnyJbCNvXb/FqoeotFX9gUUaf/1K7QL/J9/rCiI\nUKGd2dH4QaiR90rkQt2SN/27sP2Xfh53dEq0nBp3ibO0o4oKJafyoyOpeUzOPfa9\njLHIZ9BDAgMBAAECggEAGba8gq6pW6MuX78yhshKeyF058jUahT31jLsfFvfAYsD\nAIc4yyt66jWd62Ucxjirs/+bL+9W1f/75sY8S0n1K/Cxqqo1h/2wS6uwd16FHVP+\nfy0QSZc5c8WFjfbQ9qRsUVGlngffF7sMAHkx/wzBQTCIyRX5jYbFxe6f49wUA7Dn\ngEg/Hcjel535jMEPpq7Q/zRNT/A9VzcwNjHCjYfmcYy/QPIh2sh0t+z3hru/zrxm\nE6Fm8c27vjhQbvT88I89fd3iXW4TG9AI6t2u7CYpT5WkRHRYvIbMI2v2wKNPw8h+\nb1WBLBfzX+/Wl8ZqeGG4oQebG1u9aSSfgufwuSyHdQKBgQDe+jasmQbR6FyjsJ4r\nvQy2qsyPKmhO29CffXBGKOuYyAuNavEbaat7wFv08Bc4jfFwo/edfL+53TJvGAOq\nH5UDsIMSmVLtM6dsJhq6uru1kel/Hp3cgYAalhJQYAJSv2Lb3V7tBZwbDVYJvlNx\nxOSZDJvJ6oonm2TA0AalR1HvDQKBgQDdOS4NQ/UuqJkn80hW5pzDb+Ba8OS6bxWo\nGxkBES8tmMgbx6/kwHDxO48LDEDoAnKBRk8iOiRkDupaFcE2UT2KTFEVdaK6lD7d\ny2rpw/nB5qpSBvmGFt1g/lvpUSSQelf4xUeTT2qjWJCLiVOdYv4p6I3E5ge5or23\nOONo+R5ojwKBgBLKfV8QSl3YOi5lTP8coHyoajLKfR3gMnWuaY7QFgK7IRYa5BTO\nU/BK5rT+osZWV/mJJ+3yvGmadYydNnnYzYMRFgq0NyPcTYi0sV35LKaBlG7tEpqp\nozUaXpK9dJSqolcrEbvh1CUHe6+4hWm6ERXA1UQv6tKpqtUA8v5swz/lAoGBANcO\nZSRkMg+fuvPJX0OLgE3FjpcZo2FR5/26Cf6tk+2BntbSsr1wDtuUCKS2zso8xs/B\nZ+BgIUxb65qTl3aUV30AX7q61u0GfG7k9xQ1fbDv6hc/zIZ7584It5UDWsZRCQA/\n2Crugz40NKBRacWQnIBlIJyO+meOO1vIo9pCgzslAoGAaDZ+ul0i+PtXm5+uFjTq\nlsq/3I4b/K9KSolHr5J7IRY+NtyH22GtB9bshB7cAGCVJLNy0HDA08PYfJH7aPGI\nY2MPvpyuOpZmvYry468Mee60VHVTcWz/z7zlIMIt4ux3BDOi62X0Gm2isgtAOg+1\nk/yeAoBp9Bfpx6LOW2SubCY=\n-----END PRIVATE KEY-----";
+    pub(crate) const RSA_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwK/PBbBBymaibtFJVo3a\n+YO+zQRDx4waiMRZ11pYmx4kCetxDS9UNWzvpIdfuyheE8vap/uNyM8Ziqz+fQYv\nTw/oNo7CxBBrcfTuBj59CCe5uaET46u61RK8+APVF55SPAOyMCLOkupnnYcxRnj8\nfaAT86Z8+5Cw22N9+PbZXr2BSJVNpOGNXBk5JmnmifTINvXGi2BkhPvk7KpWX551\nuuUFzq8w93dt907uFSKZ8iWwjb12/xaqHqLRV/YFFGn/9Su0C/yff6woiFChndnR\n+EGokfdK5ELdkjf9u7D9l34ed3RKtJwad4mztKOKCiWn8qMjqXlMzj32vYyxyGfQ\nQwIDAQAB\n-----END PUBLIC KEY-----";
 }
 
 #[cfg(test)]

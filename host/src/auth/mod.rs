@@ -4,8 +4,8 @@
 //!   constant-time comparison of the admin token.
 //! - [`jwt`]: subscriber tokens (HS256, signed with the tenant's secret).
 
-pub mod jwt;
-pub mod secrets;
+pub(crate) mod jwt;
+pub(crate) mod secrets;
 
 /// Why a credential was refused. Converted to 401/403 at the HTTP edge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum AuthError {
 }
 
 /// Extracts the token from an `Authorization: Bearer <token>` header value.
-pub fn bearer(header: Option<&str>) -> Option<&str> {
+pub(crate) fn bearer(header: Option<&str>) -> Option<&str> {
     let value = header?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme

@@ -5,27 +5,27 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Prefix of tenant API keys, so they are recognisable in configs and scanners.
-pub const API_KEY_PREFIX: &str = "bk_";
+pub(crate) const API_KEY_PREFIX: &str = "bk_";
 
 /// 32 random bytes, hex encoded.
-pub fn random_hex32() -> String {
+pub(crate) fn random_hex32() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     hex::encode(bytes)
 }
 
 /// A new tenant API key: `bk_` + 64 hex chars (256 bits).
-pub fn new_api_key() -> String {
+pub(crate) fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", random_hex32())
 }
 
 /// How an API key is stored and looked up: hex SHA-256. The key has 256
 /// bits of entropy, so a fast hash is enough (no password hashing needed).
-pub fn hash_api_key(key: &str) -> String {
+pub(crate) fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Compares two secrets in time independent of where they differ.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 

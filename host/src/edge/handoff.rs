@@ -21,7 +21,7 @@ use tower::ServiceExt;
 
 /// Serves the connection until it closes; on `shutdown`, open requests
 /// finish and the connection then closes.
-pub async fn serve(
+pub(crate) async fn serve(
     socket: TcpStream,
     read: Bytes,
     peer: SocketAddr,

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// Largest request head of a stream request (request line and headers).
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// Most headers in a stream request's head.
 const MAX_HEADERS: usize = 64;
 /// How the HTTP/2 connection preface starts (`PRI * HTTP/2.0`).
@@ -21,15 +21,15 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
 /// A parsed `GET /v1/stream` head.
 #[derive(Debug)]
-pub struct StreamHead {
+pub(crate) struct StreamHead {
     /// Path and query, as sent.
-    pub target: String,
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub(crate) target: String,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
 }
 
 /// What the first bytes of a connection are.
 #[derive(Debug)]
-pub enum Routed {
+pub(crate) enum Routed {
     /// An event-stream request for the lean path. Bytes after its head
     /// (pipelined requests) are dropped: a stream request is the last one
     /// on its connection.
@@ -42,7 +42,7 @@ pub enum Routed {
 
 /// Why a head is refused (the connection gets this status and closes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// 400: not a valid HTTP/1.x request head.
     Malformed,
     /// 400: a stream request with a body (`Content-Length` other than 0,
@@ -55,7 +55,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn status(self) -> u16 {
+    pub(crate) fn status(self) -> u16 {
         match self {
             Refusal::Malformed | Refusal::BodyOnStream => 400,
             Refusal::Timeout => 408,
@@ -64,7 +64,7 @@ impl Refusal {
     }
 
     /// The error code in the JSON body and the metrics label.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Refusal::Malformed => "malformed_request",
             Refusal::BodyOnStream => "body_on_stream",
@@ -73,7 +73,7 @@ impl Refusal {
         }
     }
 
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             Refusal::Malformed => "the request head is not valid HTTP/1.1",
             Refusal::BodyOnStream => "a stream request has no body",
@@ -85,7 +85,7 @@ impl Refusal {
 
 /// Reads until the request is routed, within `timeout` for the whole head.
 /// I/O errors are treated as a closed connection.
-pub async fn read(socket: &mut TcpStream, timeout: Duration) -> Result<Routed, Refusal> {
+pub(crate) async fn read(socket: &mut TcpStream, timeout: Duration) -> Result<Routed, Refusal> {
     let mut buf = BytesMut::with_capacity(1024);
     let reading = async {
         loop {

@@ -44,14 +44,14 @@ const MAX_DISCARDED: usize = 64 * 1024;
 
 /// How stream connections are answered.
 #[derive(Clone)]
-pub struct Lean {
-    pub router: Router,
+pub(crate) struct Lean {
+    pub(crate) router: Router,
     /// A subscriber that takes no bytes for this long is dropped.
-    pub stall: Duration,
+    pub(crate) stall: Duration,
 }
 
 /// An answered stream, ready to be written: run it with [`Open::pump`].
-pub struct Open {
+pub(crate) struct Open {
     socket: TcpStream,
     frames: BodyDataStream,
     stall: Duration,
@@ -64,7 +64,7 @@ impl Lean {
     /// stream handed back, to be pumped by a task of its own (which then
     /// holds nothing of the request: a task is as large as what it holds
     /// across an await, and an idle stream's task should be small).
-    pub async fn open(
+    pub(crate) async fn open(
         &self,
         socket: TcpStream,
         head: StreamHead,
@@ -81,7 +81,7 @@ impl Lean {
     }
 
     /// Answers a head that cannot be served, then closes the connection.
-    pub async fn refuse(&self, socket: TcpStream, refusal: Refusal, peer: SocketAddr) {
+    pub(crate) async fn refuse(&self, socket: TcpStream, refusal: Refusal, peer: SocketAddr) {
         self.answer(socket, refused(refusal), peer).await;
     }
 
@@ -125,7 +125,7 @@ impl Lean {
 impl Open {
     /// Writes the stream's frames until it ends or the subscriber goes,
     /// then closes the connection.
-    pub async fn pump(mut self) {
+    pub(crate) async fn pump(mut self) {
         let result = self.frames().await;
         close(self.socket, result, self.peer).await;
     }

@@ -22,9 +22,9 @@
 //! service: a hyper connection keeps a read buffer and a write buffer per
 //! connection for its whole life, several times what a stream needs.
 
-pub mod handoff;
-pub mod head;
-pub mod lean;
+pub(crate) mod handoff;
+pub(crate) mod head;
+pub(crate) mod lean;
 
 use std::io;
 use std::net::SocketAddr;
@@ -53,7 +53,7 @@ struct Edge {
 
 /// Serves until `state.shutdown` is cancelled, then lets open connections
 /// finish for at most the shutdown grace period.
-pub async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
+pub(crate) async fn serve(listener: TcpListener, state: AppState) -> io::Result<()> {
     let shutdown = state.shutdown.clone();
     let grace = state.settings.shutdown_grace;
     let edge = Edge {

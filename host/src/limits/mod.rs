@@ -82,11 +82,9 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_micros().div_ceil(1_000_000).max(1) as u64
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LimitError {
-    #[error("rate limiter unavailable: {0}")]
-    Unavailable(String),
-}
+/// A limiter that cannot answer (its Redis is down): the caller decides
+/// whether the request passes.
+pub type LimitError = crate::backend::BackendError;
 
 #[async_trait]
 pub trait RateLimiter: Send + Sync + 'static {
@@ -152,7 +150,7 @@ pub(crate) mod conformance {
         burst: 5,
     };
 
-    pub async fn run_all(limiter: &dyn RateLimiter, prefix: &str) {
+    pub(crate) async fn run_all(limiter: &dyn RateLimiter, prefix: &str) {
         let key = format!("{prefix}a");
         let t0 = 1_000_000_000;
         for i in 0..5 {

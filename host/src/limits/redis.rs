@@ -14,18 +14,7 @@ use crate::redis_conn::LazyRedis;
 
 /// KEYS: the bucket. ARGV: now (µs), interval (µs), burst, cost.
 /// Returns 0 when allowed, else the wait in µs. Same arithmetic as `gcra`.
-const GCRA_LUA: &str = r"
-local now, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-local burst, cost = tonumber(ARGV[3]), tonumber(ARGV[4])
-if cost > burst then cost = burst end
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + cost * interval
-local allow_at = new_tat - burst * interval
-if now < allow_at then return allow_at - now end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-return 0
-";
+const GCRA_LUA: &str = include_str!("redis/gcra.lua");
 
 pub struct RedisLimiter {
     redis: LazyRedis,
@@ -36,7 +25,7 @@ pub struct RedisLimiter {
 impl RedisLimiter {
     pub fn new(url: &str, prefix: &str) -> Result<Self, LimitError> {
         Ok(RedisLimiter {
-            redis: LazyRedis::new(url).map_err(LimitError::Unavailable)?,
+            redis: LazyRedis::new(url).map_err(|e| LimitError::Internal(Box::new(e)))?,
             prefix: prefix.to_owned(),
             script: Script::new(GCRA_LUA),
         })
@@ -52,8 +41,7 @@ impl RateLimiter for RedisLimiter {
         cost: u32,
         now_ms: u64,
     ) -> Result<Decision, LimitError> {
-        let unavailable = |e: ::redis::RedisError| LimitError::Unavailable(e.to_string());
-        let mut conn = self.redis.get().await.map_err(unavailable)?;
+        let mut conn = self.redis.get().await.map_err(LimitError::redis)?;
         let wait_us: u64 = self
             .script
             .key(format!("{{{}:rate:{key}}}", self.prefix))
@@ -63,7 +51,7 @@ impl RateLimiter for RedisLimiter {
             .arg(cost.max(1))
             .invoke_async(&mut conn)
             .await
-            .map_err(unavailable)?;
+            .map_err(LimitError::redis)?;
         Ok(if wait_us == 0 {
             Decision::Allowed
         } else {

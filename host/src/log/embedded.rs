@@ -55,7 +55,8 @@ impl StreamMeta {
         }
     }
     fn epoch(&self) -> Result<Epoch, LogError> {
-        Epoch::parse(&self.epoch).map_err(|_| LogError::Backend("corrupt stream epoch".into()))
+        Epoch::parse(&self.epoch)
+            .map_err(|_| LogError::corrupt(format!("stream epoch {:?}", self.epoch)))
     }
 }
 
@@ -94,7 +95,7 @@ pub struct EmbeddedLog {
 /// Opens (or creates) the redb database file shared by the embedded stores.
 pub fn open_database(path: &std::path::Path) -> Result<Arc<Database>, LogError> {
     let db = Database::create(path)
-        .map_err(|e| LogError::Backend(format!("opening {}: {e}", path.display())))?;
+        .map_err(|e| LogError::from(e).context(format_args!("opening {}", path.display())))?;
     Ok(Arc::new(db))
 }
 
@@ -125,7 +126,7 @@ impl EmbeddedLog {
         std::thread::Builder::new()
             .name("beacon-log-writer".into())
             .spawn(move || w.run(queue))
-            .map_err(|e| LogError::Backend(format!("starting writer: {e}")))?;
+            .map_err(|e| LogError::from(e).context("starting the log writer"))?;
         Ok(EmbeddedLog { db, writer, heads })
     }
 
@@ -137,9 +138,8 @@ impl EmbeddedLog {
         self.writer
             .send(op(reply))
             .await
-            .map_err(|_| LogError::Unavailable("log writer stopped".into()))?;
-        rx.await
-            .map_err(|_| LogError::Unavailable("log writer stopped".into()))?
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
     }
 
     fn read_now(
@@ -220,7 +220,7 @@ impl EventLog for EmbeddedLog {
         })
         .await?;
         self.read_now(tenant, after, limit)?
-            .ok_or_else(|| LogError::Backend("stream missing after creation".into()))
+            .ok_or_else(|| LogError::internal("stream missing after creation"))
     }
 
     async fn tail(
@@ -262,7 +262,7 @@ impl EventLog for EmbeddedLog {
     async fn health(&self) -> Result<(), LogError> {
         self.db.begin_read().map_err(backend)?;
         if self.writer.is_closed() {
-            return Err(LogError::Unavailable("log writer stopped".into()));
+            return Err(writer_stopped());
         }
         Ok(())
     }
@@ -297,7 +297,7 @@ impl WriteOp {
 
     /// Sends the answer. A caller that went away no longer needs it.
     fn answer(self, outcome: Outcome) {
-        let mismatch = || LogError::Backend("internal: mismatched write outcome".into());
+        let mismatch = || LogError::internal("mismatched write outcome");
         match (self, outcome) {
             (WriteOp::Append { reply, .. }, Outcome::Append(r)) => drop(reply.send(r)),
             (WriteOp::Ensure { reply, .. }, Outcome::Ensure(r)) => drop(reply.send(r)),
@@ -364,9 +364,10 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, ops = ops.len(), "event log transaction failed");
+                let e = Arc::new(e);
                 for op in ops {
                     self.metas.remove(op.tenant());
-                    op.fail(LogError::Backend(e.to_string()));
+                    op.fail(LogError::shared(&e));
                 }
             }
         }
@@ -433,7 +434,7 @@ impl Writer {
         }
         self.metas
             .get_mut(tenant)
-            .ok_or_else(|| LogError::Backend("stream metadata vanished".into()))
+            .ok_or_else(|| LogError::internal("stream metadata vanished"))
     }
 
     fn append(
@@ -605,7 +606,7 @@ fn encode(event: &NewEvent) -> Vec<u8> {
 }
 
 fn decode(offset: Offset, bytes: &[u8]) -> Result<StoredEvent, LogError> {
-    let corrupt = || LogError::Backend(format!("corrupt event record at {offset}"));
+    let corrupt = || LogError::corrupt(format!("event record at {offset}"));
     let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(corrupt)?;
     let len = u32::from_be_bytes(*len) as usize;
     if rest.len() < len {
@@ -624,8 +625,13 @@ fn decode(offset: Offset, bytes: &[u8]) -> Result<StoredEvent, LogError> {
     })
 }
 
-fn backend(e: impl std::fmt::Display) -> LogError {
-    LogError::Backend(e.to_string())
+fn backend(e: impl Into<LogError>) -> LogError {
+    e.into()
+}
+
+/// The writer thread is gone: nothing can be written until a restart.
+fn writer_stopped() -> LogError {
+    LogError::unavailable("the log writer stopped")
 }
 
 #[cfg(test)]

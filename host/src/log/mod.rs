@@ -107,17 +107,10 @@ pub const DEFAULT_RETENTION: Retention = Retention {
 };
 
 /// Errors of a backend. Bad input never reaches the log: the publish path
-/// checks it first, so everything here is an operational failure.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    /// The backend cannot be reached now (Redis down, connection lost).
-    /// Callers may retry; the HTTP edge answers 503.
-    #[error("event log unavailable: {0}")]
-    Unavailable(String),
-    /// The backend answered, but with something it should not have.
-    #[error("event log failure: {0}")]
-    Backend(String),
-}
+/// checks it first, so everything here is an operational failure. An
+/// unavailable log ([`LogError::Unavailable`]: Redis down, connection lost)
+/// may be retried; the HTTP edge answers 503.
+pub type LogError = crate::backend::BackendError;
 
 /// One ordered, durable stream of events per tenant.
 ///

@@ -20,9 +20,10 @@
 //!
 //! # Consistency
 //!
-//! An append is one Lua script: it creates the epoch if needed, checks and
-//! sets the dedup keys, adds the events and applies count retention, all
-//! atomically. A read is one script too, so the events, the epoch, the head
+//! The scripts are the `.lua` files in `log/redis/`, compiled in with
+//! `include_str!`. An append is one Lua script: it creates the epoch if
+//! needed, checks and sets the dedup keys, adds the events and applies
+//! count retention, all atomically. A read is one script too, so the events, the epoch, the head
 //! and `trimmed_through` it returns are one snapshot. The epoch is created
 //! on first use; if Redis loses its data (a flush, a restart without
 //! persistence) the next use creates a new one, which readers see as an
@@ -109,24 +110,7 @@ const DELETE_SCAN_COUNT: usize = 1000;
 /// Removes a stream's oldest entries beyond `max` (exactly) and records the
 /// newest removed id. It walks the ids to remove in chunks of 256 so the
 /// script never holds more than one chunk of entries.
-const TRIM_COUNT_LUA: &str = r#"
-local function trim_count(stream, trimmed, max)
-  local excess = redis.call('XLEN', stream) - tonumber(max)
-  if excess <= 0 then return 0 end
-  local start, last, left = '-', nil, excess
-  while left > 0 do
-    local chunk = redis.call('XRANGE', stream, start, '+', 'COUNT', math.min(left, 256))
-    if #chunk == 0 then break end
-    last = chunk[#chunk][1]
-    left = left - #chunk
-    start = '(' .. last
-  end
-  if not last then return 0 end
-  redis.call('XTRIM', stream, 'MAXLEN', max)
-  redis.call('SET', trimmed, last)
-  return excess
-end
-"#;
+const TRIM_COUNT_LUA: &str = include_str!("redis/trim_count.lua");
 
 /// KEYS: stream, epoch, trimmed, then one dedup key per event that has one.
 /// ARGV: candidate epoch, dedup TTL (ms), max events, count that triggers
@@ -134,69 +118,16 @@ end
 /// in KEYS (0 = none), type, `1` if it has a subject, subject, audience
 /// JSON (empty = everyone), envelope.
 /// Returns `{epoch, {id...}, {duplicate 0/1...}}`.
-const APPEND_LUA: &str = r#"
-redis.call('SET', KEYS[2], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[2])
-local ids, dups = {}, {}
-for i = 0, tonumber(ARGV[5]) - 1 do
-  local b = 6 + i * 6
-  local k = tonumber(ARGV[b])
-  local seen = false
-  if k > 0 then seen = redis.call('GET', KEYS[k]) end
-  if seen then
-    ids[i + 1] = seen
-    dups[i + 1] = 1
-  else
-    local f = {'t', ARGV[b + 1]}
-    if ARGV[b + 2] == '1' then f[#f + 1] = 's'; f[#f + 1] = ARGV[b + 3] end
-    if ARGV[b + 4] ~= '' then f[#f + 1] = 'a'; f[#f + 1] = ARGV[b + 4] end
-    f[#f + 1] = 'e'; f[#f + 1] = ARGV[b + 5]
-    local id = redis.call('XADD', KEYS[1], '*', unpack(f))
-    if k > 0 then redis.call('SET', KEYS[k], id, 'PX', ARGV[2]) end
-    ids[i + 1] = id
-    dups[i + 1] = 0
-  end
-end
-if redis.call('XLEN', KEYS[1]) > tonumber(ARGV[4]) then
-  trim_count(KEYS[1], KEYS[3], ARGV[3])
-end
-return {epoch, ids, dups}
-"#;
+const APPEND_LUA: &str = include_str!("redis/append.lua");
 
 /// KEYS: stream, epoch, trimmed. ARGV: candidate epoch, XRANGE start
 /// (empty = no events wanted), count.
 /// Returns `{epoch, trimmed, head, {entries}}`; ids are `0-0` when unset.
-const READ_LUA: &str = r#"
-redis.call('SET', KEYS[2], ARGV[1], 'NX')
-local epoch = redis.call('GET', KEYS[2])
-local trimmed = redis.call('GET', KEYS[3]) or '0-0'
-local head, events = '0-0', {}
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[1])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then head = info[i + 1]; break end
-  end
-  if ARGV[2] ~= '' then
-    events = redis.call('XRANGE', KEYS[1], ARGV[2], '+', 'COUNT', ARGV[3])
-  end
-end
-return {epoch, trimmed, head, events}
-"#;
+const READ_LUA: &str = include_str!("redis/read.lua");
 
 /// KEYS: stream, trimmed. ARGV: max events, age cutoff in ms (entries with
 /// a smaller ms are removed; 0 = none). Returns how many were removed.
-const TRIM_LUA: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local removed = trim_count(KEYS[1], KEYS[2], ARGV[1])
-if ARGV[2] ~= '0' then
-  local newest = redis.call('XREVRANGE', KEYS[1], '(' .. ARGV[2] .. '-0', '-', 'COUNT', 1)
-  if #newest > 0 then
-    removed = removed + redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2] .. '-0')
-    redis.call('SET', KEYS[2], newest[1][1])
-  end
-end
-return removed
-"#;
+const TRIM_LUA: &str = include_str!("redis/trim.lua");
 
 /// The Lua scripts, loaded on first use and again after a Redis restart
 /// (`EVALSHA`, falling back to `EVAL` on `NOSCRIPT`).
@@ -264,12 +195,12 @@ impl RedisLog {
         idempotency_window: Duration,
     ) -> Result<RedisLog, LogError> {
         if prefix.is_empty() || prefix.contains(['{', '}']) {
-            return Err(LogError::Backend(format!(
+            return Err(LogError::internal(format!(
                 "invalid Redis key prefix {prefix:?}: it must be non-empty, without braces"
             )));
         }
         let client = ::redis::Client::open(url)
-            .map_err(|e| LogError::Backend(format!("invalid Redis URL: {e}")))?;
+            .map_err(|e| LogError::Internal(Box::new(e)).context("invalid Redis URL"))?;
         let info = client.get_connection_info();
         let target = match info.addr() {
             ::redis::ConnectionAddr::Unix(path) => format!("unix://{}", path.display()),
@@ -281,9 +212,9 @@ impl RedisLog {
             .set_number_of_retries(RECONNECT_RETRIES)
             .set_min_delay(RECONNECT_MIN_DELAY)
             .set_max_delay(RECONNECT_MAX_DELAY);
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| LogError::Backend(format!("configuring Redis at {target}: {e}")))?;
+        let conn = client.get_connection_manager_lazy(config).map_err(|e| {
+            LogError::Internal(Box::new(e)).context(format_args!("configuring Redis at {target}"))
+        })?;
         Ok(RedisLog {
             client,
             conn,
@@ -322,10 +253,8 @@ impl RedisLog {
         };
         match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
             Ok(result) => result.map_err(|e| self.error(what, e)),
-            Err(_) => Err(LogError::Unavailable(format!(
-                "{what}: Redis at {} did not answer within {CALL_TIMEOUT:?}",
-                self.target
-            ))),
+            Err(_) => Err(LogError::timed_out(CALL_TIMEOUT)
+                .context(format_args!("{what}: Redis at {}", self.target))),
         }
     }
 
@@ -344,10 +273,8 @@ impl RedisLog {
         };
         match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
             Ok(result) => result.map_err(|e| self.error(what, e)),
-            Err(_) => Err(LogError::Unavailable(format!(
-                "{what}: Redis at {} did not answer within {CALL_TIMEOUT:?}",
-                self.target
-            ))),
+            Err(_) => Err(LogError::timed_out(CALL_TIMEOUT)
+                .context(format_args!("{what}: Redis at {}", self.target))),
         }
     }
 
@@ -369,10 +296,11 @@ impl RedisLog {
                         | ServerErrorKind::ReadOnly
                 )
             );
+        let context = format!("{what}: Redis at {}", self.target);
         if transient {
-            LogError::Unavailable(format!("{what}: Redis at {}: {e}", self.target))
+            LogError::Unavailable(Box::new(e)).context(context)
         } else {
-            LogError::Backend(format!("{what}: Redis at {}: {e}", self.target))
+            LogError::Internal(Box::new(e)).context(context)
         }
     }
 
@@ -411,7 +339,7 @@ impl RedisLog {
         // A brace would end the hash tag early, and could make one tenant's
         // keys collide with another's.
         if tenant.contains(['{', '}']) {
-            return Err(LogError::Backend(format!(
+            return Err(LogError::internal(format!(
                 "tenant {tenant:?} cannot name a Redis key (contains a brace)"
             )));
         }
@@ -531,7 +459,7 @@ impl EventLog for RedisLog {
         }
         let (epoch, ids, dups): (String, Vec<String>, Vec<i64>) = self.run("append", &call).await?;
         if ids.len() != n || dups.len() != n {
-            return Err(LogError::Backend(format!(
+            return Err(LogError::corrupt(format!(
                 "append: Redis returned {} ids for {n} events",
                 ids.len()
             )));
@@ -585,11 +513,8 @@ impl EventLog for RedisLog {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) => return Err(self.error("tail", e)),
             Err(_) => {
-                return Err(LogError::Unavailable(format!(
-                    "tail: Redis at {} did not answer XREAD within {:?}",
-                    self.target,
-                    wait.saturating_add(TAIL_GRACE)
-                )));
+                return Err(LogError::timed_out(wait.saturating_add(TAIL_GRACE))
+                    .context(format_args!("tail: XREAD on Redis at {}", self.target)));
             }
         };
         self.put_tail_conn(tenant, conn);
@@ -659,8 +584,8 @@ impl EventLog for RedisLog {
         match tokio::time::timeout(HEALTH_TIMEOUT, ping).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.error("health check", e)),
-            Err(_) => Err(LogError::Unavailable(format!(
-                "health check: Redis at {} did not answer PING within {HEALTH_TIMEOUT:?}",
+            Err(_) => Err(LogError::timed_out(HEALTH_TIMEOUT).context(format_args!(
+                "health check: PING on Redis at {}",
                 self.target
             ))),
         }
@@ -694,13 +619,15 @@ fn decode_all(entries: Vec<StreamId>) -> Result<Vec<StoredEvent>, LogError> {
 /// One stream entry back into an event.
 fn decode(entry: &StreamId) -> Result<StoredEvent, LogError> {
     let offset = parse_offset(&entry.id)?;
-    let corrupt = |what: &str| LogError::Backend(format!("corrupt stream entry {offset}: {what}"));
+    let corrupt = |what: &str| LogError::corrupt(format!("stream entry {offset}: {what}"));
     let kind = entry.get::<String>("t").ok_or_else(|| corrupt("no type"))?;
     let envelope = entry
         .get::<String>("e")
         .ok_or_else(|| corrupt("no envelope"))?;
     let audience = match entry.get::<String>("a") {
-        Some(json) => serde_json::from_str(&json).map_err(|_| corrupt("bad audience"))?,
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            LogError::from(e).context(format_args!("stream entry {offset}: audience"))
+        })?,
         None => Vec::new(),
     };
     Ok(StoredEvent {
@@ -716,11 +643,11 @@ fn decode(entry: &StreamId) -> Result<StoredEvent, LogError> {
 
 fn parse_offset(id: &str) -> Result<Offset, LogError> {
     id.parse()
-        .map_err(|_| LogError::Backend(format!("malformed stream id {id:?}")))
+        .map_err(|_| LogError::corrupt(format!("malformed stream id {id:?}")))
 }
 
 fn parse_epoch(tag: &str) -> Result<Epoch, LogError> {
-    Epoch::parse(tag).map_err(|_| LogError::Backend(format!("corrupt stream epoch {tag:?}")))
+    Epoch::parse(tag).map_err(|_| LogError::corrupt(format!("stream epoch {tag:?}")))
 }
 
 #[cfg(test)]
@@ -817,12 +744,12 @@ mod tests {
             "redis://:99999999",
         ] {
             let result = RedisLog::connect(url, "beacon", DEFAULT_RETENTION, WINDOW).await;
-            assert!(matches!(result, Err(LogError::Backend(_))), "{url:?}");
+            assert!(matches!(result, Err(LogError::Internal(_))), "{url:?}");
         }
         for prefix in ["", "a{b", "a}"] {
             let result =
                 RedisLog::connect("redis://127.0.0.1/", prefix, DEFAULT_RETENTION, WINDOW).await;
-            assert!(matches!(result, Err(LogError::Backend(_))), "{prefix:?}");
+            assert!(matches!(result, Err(LogError::Internal(_))), "{prefix:?}");
         }
     }
 
@@ -835,9 +762,10 @@ mod tests {
             .await
             .unwrap();
         let err = log.read("acme", Offset::ZERO, 1).await.unwrap_err();
-        let LogError::Unavailable(message) = &err else {
+        let LogError::Unavailable(_) = &err else {
             panic!("expected Unavailable, got {err}");
         };
+        let message = err.to_string();
         let address = format!("redis://127.0.0.1:{}/0", server.port());
         assert!(message.contains(&address), "{message}");
         assert!(!message.contains("s3cret"), "password leaked: {message}");

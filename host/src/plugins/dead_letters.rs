@@ -89,8 +89,8 @@ impl DeadLetters {
         };
         let batch = self.log.append(&stream(tenant), vec![event]).await?;
         let appended = batch.appended.first().ok_or_else(|| {
-            DeadLetterError::Log(LogError::Backend(
-                "append of one dead letter returned nothing".into(),
+            DeadLetterError::Log(LogError::internal(
+                "append of one dead letter returned nothing",
             ))
         })?;
         Ok(Position {

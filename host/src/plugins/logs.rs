@@ -18,12 +18,7 @@ impl From<LogLine> for LogEntry {
     fn from(line: LogLine) -> LogEntry {
         LogEntry {
             time_ms: line.time_ms,
-            level: Cow::Borrowed(match line.level {
-                LogLevel::Debug => "debug",
-                LogLevel::Info => "info",
-                LogLevel::Warn => "warn",
-                LogLevel::Error => "error",
-            }),
+            level: Cow::Borrowed(line.level.as_str()),
             source: Cow::Borrowed(match line.source {
                 LogSource::Log => "log",
                 LogSource::Stdout => "stdout",
@@ -65,10 +60,10 @@ impl PluginLog {
     }
 
     /// Writes a line from the host about the plugin.
-    pub fn host(&self, level: &'static str, message: String) {
+    pub fn host(&self, level: LogLevel, message: String) {
         self.push(LogEntry {
             time_ms: crate::log::now_ms(),
-            level: Cow::Borrowed(level),
+            level: Cow::Borrowed(level.as_str()),
             source: Cow::Borrowed("host"),
             message,
         });
@@ -107,7 +102,7 @@ mod tests {
         for i in 0..5 {
             log.line(line(&format!("line {i}")));
         }
-        log.host("error", "failed".into());
+        log.host(LogLevel::Error, "failed".into());
         let recent: Vec<_> = log.recent(10).into_iter().map(|e| e.message).collect();
         assert_eq!(recent, ["line 3", "line 4", "failed"]);
         let last = log.recent(1);

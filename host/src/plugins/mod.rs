@@ -9,11 +9,13 @@
 //! - [`pipeline`]: the publish hook chain run on each accepted event.
 //! - [`gate`]: the deliver hook on the fan-out path, batched per subscriber context.
 //! - [`dead_letters`]: events a `fail_closed` plugin failed on, per tenant.
+//! - [`dry_run`]: one hook of a stored version on a test event, checked like a publish.
 //! - [`logs`], [`stats`]: each plugin's recent log lines and counters.
 //! - `bench`: the pipeline's cost per event with one plugin (an ignored test).
 
 mod bench;
 pub mod dead_letters;
+pub mod dry_run;
 pub mod gate;
 pub mod logs;
 pub mod pipeline;

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use super::dead_letters::DeadLetters;
 use super::gate::Contexts;
 use super::logs::PluginLog;
-use super::runtime::{Compiled, Limits, Plugin, Runtime, UploadError};
+use super::runtime::{Compiled, Limits, LogLevel, Plugin, Runtime, UploadError};
 use super::stats::PluginStats;
 use super::store::{Activation, LimitOverrides, OnError, PluginRecord, SharedPlugins, StoreError};
 use crate::config::Settings;
@@ -322,7 +322,7 @@ impl Plugins {
                 Err(reason) => {
                     tracing::error!(%tenant, plugin = %record.name, version = activation.version, %reason, "cannot load an active plugin; it is not running on this node");
                     self.log(&tenant, &record.name).host(
-                        "error",
+                        LogLevel::Error,
                         format!("cannot load version {}: {reason}", activation.version),
                     );
                 }
@@ -454,7 +454,7 @@ impl Plugins {
     /// `quarantine_after` in a row (in the store, so every node skips it).
     pub async fn failed(&self, active: &Active, code: &str, reason: &str) {
         active.log.host(
-            "error",
+            LogLevel::Error,
             format!("version {} failed ({code}): {reason}", active.version),
         );
         let in_a_row = active.failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -464,7 +464,7 @@ impl Plugins {
         let reason = format!("{in_a_row} failures in a row; last: {code}: {reason}");
         tracing::warn!(tenant = %active.tenant, plugin = %active.name, version = active.version, %reason, "plugin quarantined");
         active.log.host(
-            "error",
+            LogLevel::Error,
             format!("quarantined after {reason}; activate it again to resume"),
         );
         let quarantine = super::store::Quarantine {
@@ -496,7 +496,7 @@ impl Plugins {
             .await
             .map_err(|e| match e {
                 super::dead_letters::DeadLetterError::Log(e) => e,
-                other => crate::log::LogError::Backend(other.to_string()),
+                other => crate::log::LogError::internal(other),
             })?;
         stats.dead_lettered(&code);
         Ok(())

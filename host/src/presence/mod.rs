@@ -110,13 +110,9 @@ pub enum Admission {
     TenantFull { cap: u32 },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum PresenceError {
-    #[error("presence store unavailable: {0}")]
-    Unavailable(String),
-    #[error("presence store failure: {0}")]
-    Backend(String),
-}
+/// A presence store that cannot answer. The HTTP edge answers 503 for
+/// every presence failure: a connection's registration can be retried.
+pub type PresenceError = crate::backend::BackendError;
 
 #[async_trait]
 pub trait PresenceStore: Send + Sync + 'static {
@@ -255,7 +251,7 @@ pub(crate) mod conformance {
     /// Per-user cap, refuse-newest; the first connection joins the user;
     /// other users and tenants have their own counts; the per-tenant cap.
     /// Leaves tenant `t` full: alice (a1, a2), bob (b1), carol (c1).
-    pub async fn caps_per_user_and_per_tenant_refuse_the_newest(
+    pub(crate) async fn caps_per_user_and_per_tenant_refuse_the_newest(
         store: &dyn PresenceStore,
         prefix: &str,
     ) {
@@ -318,7 +314,7 @@ pub(crate) mod conformance {
 
     /// Removal frees a slot of a full tenant; removing twice is fine; only
     /// the last connection's removal is a leave.
-    pub async fn removal_frees_a_slot_and_only_the_last_connection_leaves(
+    pub(crate) async fn removal_frees_a_slot_and_only_the_last_connection_leaves(
         store: &dyn PresenceStore,
         prefix: &str,
     ) {
@@ -365,7 +361,7 @@ pub(crate) mod conformance {
 
     /// Every change of a tenant has a greater seq than the ones before, and
     /// seqs follow the clock.
-    pub async fn every_change_has_a_greater_seq_that_follows_the_clock(
+    pub(crate) async fn every_change_has_a_greater_seq_that_follows_the_clock(
         store: &dyn PresenceStore,
         prefix: &str,
     ) {
@@ -401,7 +397,7 @@ pub(crate) mod conformance {
     /// Close-oldest replaces the oldest registration of that user (a
     /// refresh does not make a connection younger), and a batch refresh
     /// reports exactly the connections that are gone.
-    pub async fn close_oldest_replaces_the_oldest_and_a_refresh_finds_it_gone(
+    pub(crate) async fn close_oldest_replaces_the_oldest_and_a_refresh_finds_it_gone(
         store: &dyn PresenceStore,
         prefix: &str,
     ) {
@@ -444,7 +440,7 @@ pub(crate) mod conformance {
 
     /// Entries not refreshed stop counting after their expiry; registering
     /// purges them; a refreshed entry lives on; an unknown tenant is empty.
-    pub async fn entries_expire_unless_refreshed(store: &dyn PresenceStore, prefix: &str) {
+    pub(crate) async fn entries_expire_unless_refreshed(store: &dyn PresenceStore, prefix: &str) {
         let v = format!("{prefix}v");
         let one = caps(1, 100, CapPolicy::RefuseNewest);
         let now = NOW;
@@ -490,7 +486,7 @@ pub(crate) mod conformance {
     /// A node that died: its entries expire, and the next refresh of the
     /// tenant (from any node) purges them and reports the users' leaving,
     /// once.
-    pub async fn a_dead_nodes_entries_are_purged_and_reported_once(
+    pub(crate) async fn a_dead_nodes_entries_are_purged_and_reported_once(
         store: &dyn PresenceStore,
         prefix: &str,
     ) {
@@ -539,7 +535,10 @@ pub(crate) mod conformance {
     }
 
     /// A refused registration still reports whom its purge removed.
-    pub async fn a_refused_registration_reports_its_purge(store: &dyn PresenceStore, prefix: &str) {
+    pub(crate) async fn a_refused_registration_reports_its_purge(
+        store: &dyn PresenceStore,
+        prefix: &str,
+    ) {
         let r = format!("{prefix}r");
         let one = caps(1, 100, CapPolicy::RefuseNewest);
         let now = NOW;
@@ -567,7 +566,7 @@ pub(crate) mod conformance {
     /// A deleted tenant: every entry goes (its users do not "leave"), other
     /// tenants keep theirs, the removal is remembered, and the id may have
     /// connections again.
-    pub async fn a_deleted_tenant_loses_every_entry_and_others_keep_theirs(
+    pub(crate) async fn a_deleted_tenant_loses_every_entry_and_others_keep_theirs(
         store: &dyn PresenceStore,
         prefix: &str,
     ) {

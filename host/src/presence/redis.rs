@@ -30,7 +30,7 @@ use super::{
     Admission, Caps, Change, Conn, Entry, Online, PresenceError, PresenceStore, Refreshed,
     Registered,
 };
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::redis_conn::LazyRedis;
 
 /// Key lifetime, in presence TTLs after the last write (entries' own
 /// expiries decide what counts; this only frees memory).
@@ -46,110 +46,22 @@ pub const MAX_LISTED: isize = 100_000;
 /// [`super::next_seq`]) and appends `user, '1'|'0', seq` to `out`.
 /// `purge(conns, seq_key, tag, now, out)`: removes the expired entries
 /// (oldest first) and records each user whose last entry that was.
-const COMMON_LUA: &str = r"
-local function change(seq_key, now, user, joined, out)
-  local last = tonumber(redis.call('GET', seq_key) or '0')
-  local seq = math.max(last + 1, now * 1000)
-  redis.call('SET', seq_key, string.format('%.0f', seq))
-  out[#out + 1] = user
-  out[#out + 1] = joined and '1' or '0'
-  out[#out + 1] = string.format('%.0f', seq)
-end
-local function purge(conns, seq_key, tag, now, out)
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', conns, '-inf', now)) do
-    local sp = string.find(m, ' ', 1, true)
-    local conn, user = string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
-    local user_key = tag .. ':user:' .. user
-    redis.call('ZREM', conns, m)
-    redis.call('ZREM', user_key, conn)
-    if redis.call('ZCARD', user_key) == 0 then
-      change(seq_key, now, user, false, out)
-    end
-  end
-end
-";
+const COMMON_LUA: &str = include_str!("redis/common.lua");
 
 /// KEYS: conns, user's set, seq. ARGV: connection, user, now, expires,
 /// per-user cap, per-tenant cap, policy, key TTL (ms), tag.
 /// Returns `{'ok', n, changes (3n)..., replaced...}`, or `{'user', n,
 /// changes (3n)..., cap}` / `{'tenant', ...}` when a cap refuses it.
-const REGISTER_LUA: &str = r"
-local function answer(why, changes, rest)
-  local out = {why, tostring(#changes / 3)}
-  for _, v in ipairs(changes) do out[#out + 1] = v end
-  for _, v in ipairs(rest) do out[#out + 1] = v end
-  return out
-end
-local conn, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local member = conn .. ' ' .. user
-local changes = {}
-purge(KEYS[1], KEYS[3], ARGV[9], now, changes)
-local present = 0
-if redis.call('ZSCORE', KEYS[1], member) then present = 1 end
-for _, c in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if c == conn or not redis.call('ZSCORE', KEYS[1], c .. ' ' .. user) then
-    redis.call('ZREM', KEYS[2], c)
-  end
-end
-local mine = redis.call('ZCARD', KEYS[2])
-local cap = tonumber(ARGV[5])
-local replaced = {}
-if mine >= cap then
-  if ARGV[7] ~= 'close-oldest' or cap == 0 then return answer('user', changes, {ARGV[5]}) end
-  replaced = redis.call('ZRANGE', KEYS[2], 0, mine - cap)
-end
-if redis.call('ZCARD', KEYS[1]) - #replaced - present >= tonumber(ARGV[6]) then
-  return answer('tenant', changes, {ARGV[6]})
-end
-for _, c in ipairs(replaced) do
-  redis.call('ZREM', KEYS[2], c)
-  redis.call('ZREM', KEYS[1], c .. ' ' .. user)
-end
-if redis.call('ZCARD', KEYS[2]) == 0 then change(KEYS[3], now, user, true, changes) end
-redis.call('ZADD', KEYS[1], ARGV[4], member)
-redis.call('ZADD', KEYS[2], now, conn)
-for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3]}) do redis.call('PEXPIRE', k, ARGV[8]) end
-return answer('ok', changes, replaced)
-";
+const REGISTER_LUA: &str = include_str!("redis/register.lua");
 
 /// KEYS: conns, seq. ARGV: now, expires, key TTL (ms), tag, then
 /// connection and user of each connection to refresh.
 /// Returns `{n, changes (3n)..., gone connections...}`.
-const REFRESH_LUA: &str = r"
-local now, expires, ttl, tag = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local changes, gone = {}, {}
-for i = 5, #ARGV, 2 do
-  local conn, user = ARGV[i], ARGV[i + 1]
-  local member = conn .. ' ' .. user
-  local score = redis.call('ZSCORE', KEYS[1], member)
-  if score then
-    if tonumber(score) < expires then redis.call('ZADD', KEYS[1], expires, member) end
-    redis.call('PEXPIRE', tag .. ':user:' .. user, ttl)
-  else
-    gone[#gone + 1] = conn
-  end
-end
-purge(KEYS[1], KEYS[2], tag, now, changes)
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-local answer = {tostring(#changes / 3)}
-for _, v in ipairs(changes) do answer[#answer + 1] = v end
-for _, c in ipairs(gone) do answer[#answer + 1] = c end
-return answer
-";
+const REFRESH_LUA: &str = include_str!("redis/refresh.lua");
 
 /// KEYS: conns, user's set, seq. ARGV: connection, user, now.
 /// Returns `{}` or the user's leaving `{user, '0', seq}`.
-const REMOVE_LUA: &str = r"
-local changes = {}
-if redis.call('ZREM', KEYS[1], ARGV[1] .. ' ' .. ARGV[2]) == 1 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  if redis.call('ZCARD', KEYS[2]) == 0 then
-    change(KEYS[3], tonumber(ARGV[3]), ARGV[2], false, changes)
-  end
-end
-return changes
-";
+const REMOVE_LUA: &str = include_str!("redis/remove.lua");
 
 /// Most connections refreshed by one script call (the rest go in the next).
 pub const REFRESH_BATCH: usize = 500;
@@ -165,7 +77,7 @@ pub struct RedisPresence {
 impl RedisPresence {
     pub fn new(url: &str, prefix: &str) -> Result<Self, PresenceError> {
         Ok(RedisPresence {
-            redis: LazyRedis::new(url).map_err(PresenceError::Backend)?,
+            redis: LazyRedis::new(url).map_err(|e| PresenceError::Internal(Box::new(e)))?,
             prefix: prefix.to_owned(),
             register: Script::new(&format!("{COMMON_LUA}{REGISTER_LUA}")),
             refresh: Script::new(&format!("{COMMON_LUA}{REFRESH_LUA}")),
@@ -199,11 +111,7 @@ impl RedisPresence {
 }
 
 fn failure(e: ::redis::RedisError) -> PresenceError {
-    if is_unavailable(&e) {
-        PresenceError::Unavailable(e.to_string())
-    } else {
-        PresenceError::Backend(e.to_string())
-    }
+    PresenceError::redis(e)
 }
 
 /// Key lifetime for an entry expiring at `expires_ms`.
@@ -212,7 +120,7 @@ fn key_ttl(now_ms: u64, expires_ms: u64) -> u64 {
 }
 
 fn unexpected(answer: &[String]) -> PresenceError {
-    PresenceError::Backend(format!("unexpected presence answer {answer:?}"))
+    PresenceError::corrupt(format!("unexpected presence answer {answer:?}"))
 }
 
 /// Reads `n` changes (user, joined, seq) from a script's answer.

@@ -1,6 +1,6 @@
-//! A micro-benchmark of the publish-time contract check, for the bench
-//! tool and an ignored test: `cargo test --release -p beacon --lib
-//! schema::bench -- --ignored --nocapture`.
+//! A micro-benchmark of the publish-time contract check, as an ignored
+//! test: `cargo test --release -p beacon --lib schema::bench -- --ignored
+//! --nocapture`.
 //!
 //! It registers the catalogue's `order.created` contract (and a v2 that
 //! adds a property) in an in-memory registry and times, per call:
@@ -22,11 +22,11 @@ const ORDER_CREATED: &str = include_str!("../../../schemas/catalog/order.created
 
 /// Nanoseconds per call.
 #[derive(Debug, Clone, Copy)]
-pub struct Figures {
-    pub iterations: u32,
-    pub valid_ns: f64,
-    pub invalid_ns: f64,
-    pub view_ns: f64,
+struct Figures {
+    iterations: u32,
+    valid_ns: f64,
+    invalid_ns: f64,
+    view_ns: f64,
 }
 
 impl fmt::Display for Figures {
@@ -55,10 +55,10 @@ impl fmt::Display for Figures {
 }
 
 /// Runs the benchmark with `iterations` calls per case.
-pub async fn run(iterations: u32) -> Result<Figures, SchemaError> {
+async fn run(iterations: u32) -> Result<Figures, SchemaError> {
     let registry = Registry::new(Arc::new(embedded::in_memory()?));
     let v1: Value = serde_json::from_str(ORDER_CREATED)
-        .map_err(|e| SchemaError::Backend(format!("order.created.json: {e}")))?;
+        .map_err(|e| crate::backend::BackendError::from(e).context("order.created.json"))?;
     let mut v2 = v1.clone();
     v2["properties"]["channel"] = json!({"type": "string", "enum": ["web", "app", "pos"]});
     registry.register("order.created", v1).await?;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{MAX_SCHEMA_BYTES, MAX_TYPES, Registry, SchemaError};
+use crate::backend::BackendError;
 
 /// Largest catalogue file read (pretty-printed JSON is larger than compact).
 pub const MAX_FILE_BYTES: u64 = 4 * MAX_SCHEMA_BYTES as u64;
@@ -53,7 +54,7 @@ pub fn builtin() -> Result<Vec<Entry>, SchemaError> {
             continue;
         };
         let schema = serde_json::from_slice(file.contents())
-            .map_err(|e| SchemaError::Backend(format!("built-in contract {kind}: {e}")))?;
+            .map_err(|e| BackendError::from(e).context(format_args!("built-in contract {kind}")))?;
         out.push(Entry {
             kind: kind.to_owned(),
             schema,
@@ -75,10 +76,11 @@ pub fn examples(dir: &Path) -> Result<Vec<Example>, SchemaError> {
         } else if let Some(kind) = stem.strip_suffix(".invalid") {
             (kind, false)
         } else {
-            return Err(SchemaError::Backend(format!(
+            return Err(BackendError::internal(format!(
                 "{}: an example is named <type>.valid.json or <type>.invalid.json",
                 path.display()
-            )));
+            ))
+            .into());
         };
         out.push(Example {
             kind: kind.to_owned(),
@@ -108,7 +110,9 @@ pub async fn install(
 }
 
 fn json_files(dir: &Path) -> Result<Vec<PathBuf>, SchemaError> {
-    let io = |e: std::io::Error| SchemaError::Backend(format!("reading {}: {e}", dir.display()));
+    let io = |e: std::io::Error| {
+        SchemaError::from(BackendError::from(e).context(format_args!("reading {}", dir.display())))
+    };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
@@ -127,15 +131,15 @@ fn json_files(dir: &Path) -> Result<Vec<PathBuf>, SchemaError> {
 }
 
 fn read_json(path: &Path) -> Result<Value, SchemaError> {
-    let err = |m: String| SchemaError::Backend(format!("{}: {m}", path.display()));
-    let size = std::fs::metadata(path)
-        .map_err(|e| err(e.to_string()))?
-        .len();
+    let err = |e: BackendError| SchemaError::from(e.context(path.display()));
+    let size = std::fs::metadata(path).map_err(|e| err(e.into()))?.len();
     if size > MAX_FILE_BYTES {
-        return Err(err(format!("{size} bytes; at most {MAX_FILE_BYTES}")));
+        return Err(err(BackendError::internal(format!(
+            "{size} bytes; at most {MAX_FILE_BYTES}"
+        ))));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.into()))?;
+    serde_json::from_str(&text).map_err(|e| err(e.into()))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTran
 
 use super::store::{ContractStore, StoredCatalogue};
 use super::{Contract, Mode, SchemaError};
+use crate::backend::BackendError;
 
 const CONTRACTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("schema_contracts");
 const DEPRECATED: TableDefinition<(&str, u32), u8> = TableDefinition::new("schema_deprecated");
@@ -82,7 +83,7 @@ impl ContractStore for EmbeddedContracts {
             let (key, value) = entry.map_err(backend)?;
             let (kind, version) = key.value();
             let mut contract: Contract = serde_json::from_slice(value.value())
-                .map_err(|e| SchemaError::Backend(format!("corrupt contract record: {e}")))?;
+                .map_err(|e| backend(BackendError::from(e).context("contract record")))?;
             contract.deprecated = deprecated.get((kind, version)).map_err(backend)?.is_some();
             contracts.push(contract);
         }
@@ -94,8 +95,9 @@ impl ContractStore for EmbeddedContracts {
             .map_err(backend)?
         {
             let (kind, mode) = entry.map_err(backend)?;
-            let mode = Mode::parse(mode.value())
-                .ok_or_else(|| SchemaError::Backend(format!("corrupt mode {:?}", mode.value())))?;
+            let mode = Mode::parse(mode.value()).ok_or_else(|| {
+                backend(BackendError::corrupt(format!("mode {:?}", mode.value())))
+            })?;
             modes.insert(kind.value().to_owned(), mode);
         }
         Ok(StoredCatalogue {
@@ -164,8 +166,8 @@ impl ContractStore for EmbeddedContracts {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> SchemaError {
-    SchemaError::Backend(e.to_string())
+fn backend(e: impl Into<BackendError>) -> SchemaError {
+    SchemaError::Backend(e.into())
 }
 
 /// A store in memory (redb's in-memory backend): for benchmarks and tests

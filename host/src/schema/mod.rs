@@ -14,7 +14,7 @@
 //! - [`project`]: version views — an event valid under a newer, additive
 //!   version shown in the shape of an older one.
 //! - [`catalog`]: the built-in catalogue of contracts in `schemas/catalog/`.
-//! - [`bench`]: a micro-benchmark of the publish-time validation.
+//! - `bench`: a micro-benchmark of the publish-time validation (an ignored test).
 //!
 //! # Bounds
 //!
@@ -25,7 +25,8 @@
 //! (in the worst case ~ 1000 × 100 × 64 KiB, in practice a few hundred KiB)
 //! and a node may hold it in memory and reload it whole on every change.
 
-pub mod bench;
+#[cfg(test)]
+mod bench;
 pub mod catalog;
 pub mod compat;
 pub mod embedded;
@@ -36,6 +37,7 @@ pub mod store;
 pub mod subset;
 pub mod validate;
 
+use crate::backend::BackendError;
 pub use beacon_protocol::api::schemas::{Contract, MAX_SCHEMA_BYTES, MAX_TYPES};
 use beacon_protocol::envelope::FieldError;
 pub use compat::{CheckResult, Mode};
@@ -85,12 +87,10 @@ pub enum SchemaError {
     /// the registry retries; the caller may try again.
     #[error("concurrent registration for {0:?}; retry")]
     Conflict(String),
-    /// The backend cannot be reached now; callers may retry.
-    #[error("contract store unavailable: {0}")]
-    Unavailable(String),
-    /// The backend answered with something it should not have.
-    #[error("contract store failure: {0}")]
-    Backend(String),
+    /// The store failed: unreachable (callers may retry), corrupt data,
+    /// an unreadable file, ...
+    #[error("contract store {0}")]
+    Backend(#[from] BackendError),
 }
 
 fn summary(items: &[FieldError]) -> String {

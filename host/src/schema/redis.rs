@@ -36,25 +36,14 @@ use async_trait::async_trait;
 
 use super::store::{ContractStore, StoredCatalogue};
 use super::{Contract, Mode, SchemaError};
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::backend::BackendError;
+use crate::redis_conn::LazyRedis;
 
 /// KEYS: contracts, latest, rev. ARGV: type, version, contract JSON.
-const APPEND_LUA: &str = r"
-local latest = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if latest + 1 ~= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1] .. '@' .. ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('INCR', KEYS[3])
-return 1
-";
+const APPEND_LUA: &str = include_str!("redis/append.lua");
 
 /// KEYS: contracts, deprecated, rev. ARGV: `<type>@<version>`.
-const DEPRECATE_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
-return 1
-";
+const DEPRECATE_LUA: &str = include_str!("redis/deprecate.lua");
 
 pub struct RedisContracts {
     redis: LazyRedis,
@@ -69,7 +58,7 @@ pub struct RedisContracts {
 
 impl RedisContracts {
     pub fn new(url: &str, prefix: &str) -> Result<Self, SchemaError> {
-        let redis = LazyRedis::new(url).map_err(SchemaError::Backend)?;
+        let redis = LazyRedis::new(url).map_err(|e| BackendError::Internal(Box::new(e)))?;
         let key = |name: &str| format!("{{{prefix}:schemas}}:{name}");
         Ok(RedisContracts {
             redis,
@@ -89,11 +78,7 @@ impl RedisContracts {
 }
 
 fn unavailable(e: ::redis::RedisError) -> SchemaError {
-    if is_unavailable(&e) {
-        SchemaError::Unavailable(e.to_string())
-    } else {
-        SchemaError::Backend(e.to_string())
-    }
+    BackendError::redis(e).into()
 }
 
 fn field(kind: &str, version: u32) -> String {
@@ -135,7 +120,7 @@ impl ContractStore for RedisContracts {
         let mut list = Vec::with_capacity(contracts.len());
         for (name, json) in contracts {
             let mut contract: Contract = serde_json::from_str(&json)
-                .map_err(|e| SchemaError::Backend(format!("corrupt contract {name:?}: {e}")))?;
+                .map_err(|e| BackendError::from(e).context(format_args!("contract {name:?}")))?;
             contract.deprecated = deprecated.contains(&name);
             list.push(contract);
         }
@@ -143,7 +128,7 @@ impl ContractStore for RedisContracts {
         let mut parsed = BTreeMap::new();
         for (kind, mode) in modes {
             let mode = Mode::parse(&mode)
-                .ok_or_else(|| SchemaError::Backend(format!("corrupt mode {mode:?}")))?;
+                .ok_or_else(|| BackendError::corrupt(format!("mode {mode:?}")))?;
             parsed.insert(kind, mode);
         }
         Ok(StoredCatalogue {
@@ -156,8 +141,7 @@ impl ContractStore for RedisContracts {
     async fn append(&self, contract: &Contract) -> Result<bool, SchemaError> {
         let mut record = contract.clone();
         record.deprecated = false;
-        let json =
-            serde_json::to_string(&record).map_err(|e| SchemaError::Backend(e.to_string()))?;
+        let json = serde_json::to_string(&record).map_err(BackendError::internal)?;
         let mut conn = self.conn().await?;
         let stored: i64 = self
             .append
@@ -226,7 +210,7 @@ mod tests {
         redis.kill().await;
         assert!(matches!(
             a.revision().await,
-            Err(SchemaError::Unavailable(_))
+            Err(SchemaError::Backend(BackendError::Unavailable(_)))
         ));
         redis.start_again().await;
         assert_eq!(a.load().await.unwrap().contracts, vec![c]);
@@ -302,14 +286,17 @@ mod tests {
         assert_eq!(b.validate("order.created", None, &event), Ok(2));
         assert!(matches!(
             b.register("other.type", order("")).await,
-            Err(SchemaError::Unavailable(_))
+            Err(SchemaError::Backend(BackendError::Unavailable(_)))
         ));
         redis.start_again().await;
         // The first call after a restart may find the old connection broken
         // (Unavailable) while the manager reconnects; callers retry.
         let started = Instant::now();
         while let Err(e) = a.register("other.type", order("")).await {
-            assert!(matches!(e, SchemaError::Unavailable(_)), "{e}");
+            assert!(
+                matches!(e, SchemaError::Backend(BackendError::Unavailable(_))),
+                "{e}"
+            );
             assert!(started.elapsed() < Duration::from_secs(5), "{e}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

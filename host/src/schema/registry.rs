@@ -16,7 +16,7 @@
 //! Redis) and reloads the catalogue when it changed, so a change made on
 //! one node is live on every node within about that period. A node that
 //! cannot reach the store keeps serving its last snapshot and logs a
-//! warning; writes fail with [`SchemaError::Unavailable`] meanwhile.
+//! warning; writes fail with an unavailable [`SchemaError::Backend`] meanwhile.
 //! Registration re-reads the store first, so the compatibility check always
 //! sees the versions other nodes registered, and the store's atomic
 //! "append the next version" settles a race between two nodes.

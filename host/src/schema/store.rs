@@ -62,7 +62,7 @@ pub(crate) mod conformance {
 
     use super::*;
 
-    pub fn contract(kind: &str, version: u32) -> Contract {
+    pub(crate) fn contract(kind: &str, version: u32) -> Contract {
         Contract {
             kind: kind.to_owned(),
             version,
@@ -72,7 +72,7 @@ pub(crate) mod conformance {
         }
     }
 
-    pub async fn run_all(store: &dyn ContractStore) {
+    pub(crate) async fn run_all(store: &dyn ContractStore) {
         let empty = store.load().await.unwrap();
         assert!(empty.contracts.is_empty() && empty.modes.is_empty());
         let r0 = store.revision().await.unwrap();

@@ -194,8 +194,8 @@ impl TenantStore for EmbeddedTenants {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl Into<crate::backend::BackendError>) -> StoreError {
+    StoreError::Backend(e.into())
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendError;
+
 pub use beacon_protocol::api::keys::Scope;
 pub use beacon_protocol::api::tenants::{MAX_CORS_ORIGINS, MAX_ORIGIN_LEN, MAX_TENANT_ID_LEN};
 
@@ -90,10 +92,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("limit reached: {0}")]
     Limit(String),
-    #[error("tenant store unavailable: {0}")]
-    Unavailable(String),
-    #[error("tenant store failure: {0}")]
-    Backend(String),
+    /// The store failed (unreachable, corrupt data, ...).
+    #[error("tenant store {0}")]
+    Backend(#[from] BackendError),
 }
 
 #[async_trait]
@@ -141,7 +142,7 @@ pub(crate) mod conformance {
     //! Behaviour every tenant store must have.
     use super::*;
 
-    pub fn key(tenant: &str, n: u32) -> ApiKey {
+    pub(crate) fn key(tenant: &str, n: u32) -> ApiKey {
         ApiKey {
             id: format!("k_{n:03}"),
             tenant: tenant.to_owned(),
@@ -152,7 +153,7 @@ pub(crate) mod conformance {
         }
     }
 
-    pub fn tenant(id: &str) -> Tenant {
+    pub(crate) fn tenant(id: &str) -> Tenant {
         Tenant {
             id: id.to_owned(),
             signing_secret: format!("secret-of-{id}"),
@@ -166,7 +167,7 @@ pub(crate) mod conformance {
         }
     }
 
-    pub async fn run_all(store: &dyn TenantStore, prefix: &str) {
+    pub(crate) async fn run_all(store: &dyn TenantStore, prefix: &str) {
         let a = tenant(&format!("{prefix}a"));
         let b = tenant(&format!("{prefix}b"));
         store.create(&a, &key(&a.id, 1)).await.unwrap();

@@ -14,52 +14,24 @@ use ::redis::{AsyncCommands, Script};
 use async_trait::async_trait;
 
 use super::{ApiKey, MAX_KEYS_PER_TENANT, StoreError, Tenant, TenantStore};
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::backend::BackendError;
+use crate::redis_conn::LazyRedis;
 
 /// KEYS: tenants, api-keys, tenant's key index. ARGV: id, tenant JSON, key hash, key JSON, key id.
-const CREATE_LUA: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[5], ARGV[3])
-return 1
-";
+const CREATE_LUA: &str = include_str!("redis/create.lua");
 
 /// KEYS: tenants. ARGV: id, tenant JSON.
-const UPDATE_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-";
+const UPDATE_LUA: &str = include_str!("redis/update.lua");
 
 /// KEYS: api-keys, tenant's key index. ARGV: key hash, key JSON, key id, cap.
-const PUT_KEY_LUA: &str = r"
-if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[4]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
-return 1
-";
+const PUT_KEY_LUA: &str = include_str!("redis/put_key.lua");
 
 /// KEYS: api-keys, tenant's key index. ARGV: key id.
-const DELETE_KEY_LUA: &str = r"
-local hash = redis.call('HGET', KEYS[2], ARGV[1])
-if not hash then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], hash)
-return 1
-";
+const DELETE_KEY_LUA: &str = include_str!("redis/delete_key.lua");
 
 /// KEYS: tenants, api-keys, tenant's key index. ARGV: id.
 /// Returns 1 if the tenant existed.
-const DELETE_TENANT_LUA: &str = r"
-local existed = redis.call('HDEL', KEYS[1], ARGV[1])
-for _, hash in ipairs(redis.call('HVALS', KEYS[3])) do
-  redis.call('HDEL', KEYS[2], hash)
-end
-redis.call('DEL', KEYS[3])
-return existed
-";
+const DELETE_TENANT_LUA: &str = include_str!("redis/delete_tenant.lua");
 
 pub struct RedisTenants {
     redis: LazyRedis,
@@ -74,7 +46,7 @@ pub struct RedisTenants {
 impl RedisTenants {
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(RedisTenants {
-            redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
+            redis: LazyRedis::new(url).map_err(|e| BackendError::Internal(Box::new(e)))?,
             tag: format!("{{{prefix}:tenants}}"),
             create: Script::new(CREATE_LUA),
             update: Script::new(UPDATE_LUA),
@@ -102,22 +74,18 @@ impl RedisTenants {
 }
 
 fn unavailable(e: ::redis::RedisError) -> StoreError {
-    if is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Backend(e.to_string())
-    }
+    BackendError::redis(e).into()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(json: Option<String>) -> Result<Option<T>, StoreError> {
     json.map(|j| {
-        serde_json::from_str(&j).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+        serde_json::from_str(&j).map_err(|e| BackendError::from(e).context("tenant record").into())
     })
     .transpose()
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(value).map_err(|e| BackendError::internal(e).into())
 }
 
 #[async_trait]
@@ -297,11 +265,11 @@ mod tests {
         let down = RedisTenants::new(&redis.url(), "shared").unwrap();
         assert!(matches!(
             down.get("acme").await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         assert!(matches!(
             a.get("acme").await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         redis.start_again().await;
         assert_eq!(down.get("acme").await.unwrap(), Some(t));

@@ -36,17 +36,64 @@ pub struct HooksRecord {
 }
 
 impl HooksRecord {
-    /// The names of the exported hooks, in the order publish, convert,
-    /// deliver.
+    /// Whether the component exports `hook`.
+    pub fn exports(&self, hook: Hook) -> bool {
+        match hook {
+            Hook::Publish => self.publish,
+            Hook::Convert => self.convert,
+            Hook::Deliver => self.deliver,
+        }
+    }
+
+    /// The exported hooks, in the order publish, convert, deliver.
+    pub fn hooks(&self) -> Vec<Hook> {
+        Hook::ALL
+            .into_iter()
+            .filter(|hook| self.exports(*hook))
+            .collect()
+    }
+
+    /// The wire names of the exported hooks, in the same order.
     pub fn names(&self) -> Vec<&'static str> {
-        [
-            (self.publish, "publish"),
-            (self.convert, "convert"),
-            (self.deliver, "deliver"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect()
+        self.hooks().into_iter().map(Hook::as_str).collect()
+    }
+}
+
+/// One hook of the plugin contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    /// `on-publish`: sees, changes, drops or rejects each published event.
+    Publish,
+    /// `convert`: turns an event into an older contract version.
+    Convert,
+    /// `deliver`: decides which subscribers receive an event.
+    Deliver,
+}
+
+impl Hook {
+    /// Every hook, in contract order.
+    pub const ALL: [Hook; 3] = [Hook::Publish, Hook::Convert, Hook::Deliver];
+
+    /// The wire name: `publish`, `convert`, `deliver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Publish => "publish",
+            Hook::Convert => "convert",
+            Hook::Deliver => "deliver",
+        }
+    }
+
+    /// The hook of a wire name.
+    pub fn parse(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -255,8 +302,8 @@ pub struct Uploaded {
     pub version: u32,
     /// `sha256:<hex>` of the component.
     pub digest: String,
-    /// The hooks the component exports: `publish`, `convert`, `deliver`.
-    pub hooks: Vec<String>,
+    /// The hooks the component exports, in the order publish, convert, deliver.
+    pub hooks: Vec<Hook>,
     /// What the plugin says about itself (`describe`).
     pub info: InfoRecord,
     /// Size in bytes.
@@ -362,17 +409,61 @@ pub struct TestSubscriber {
     pub subjects: Vec<String>,
 }
 
+/// What a hook decided in a dry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TestOutcome {
+    /// Publish: the event goes on unchanged.
+    Keep,
+    /// Publish: the event goes on as the plugin changed it (`output`).
+    Modify,
+    /// Publish: the event is not stored (`reason`).
+    Drop,
+    /// Publish: the request is refused (`reason`).
+    Reject,
+    /// Convert: the event in the version asked for (`output`).
+    Converted,
+    /// Convert: the plugin cannot convert it (`reason`).
+    Refused,
+    /// Deliver: one answer per subscriber group (`deliver`).
+    Decided,
+    /// The call failed (`failure`, `reason`).
+    Failed,
+}
+
+impl TestOutcome {
+    /// The wire name, e.g. `keep`, `converted`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestOutcome::Keep => "keep",
+            TestOutcome::Modify => "modify",
+            TestOutcome::Drop => "drop",
+            TestOutcome::Reject => "reject",
+            TestOutcome::Converted => "converted",
+            TestOutcome::Refused => "refused",
+            TestOutcome::Decided => "decided",
+            TestOutcome::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for TestOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The result of a dry run: nothing is stored, no counter moves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TestResult {
     /// The version that ran.
     pub version: u32,
-    /// The hook that ran: `publish`, `convert` or `deliver`.
-    pub hook: String,
-    /// `keep`, `modify`, `drop`, `reject` (publish); `converted`,
-    /// `refused` (convert); `decided` (deliver); or `failed`.
-    pub outcome: String,
+    /// The hook that ran.
+    pub hook: Hook,
+    /// What the hook decided, or `failed`.
+    pub outcome: TestOutcome,
     /// The event the plugin returned (modify, convert).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -409,6 +500,31 @@ mod tests {
             deliver: true,
         };
         assert_eq!(hooks.names(), ["publish", "deliver"]);
+    }
+
+    #[test]
+    fn hooks_and_outcomes_keep_their_wire_names() {
+        for hook in Hook::ALL {
+            let wire = serde_json::to_value(hook).unwrap();
+            assert_eq!(wire, hook.as_str());
+            assert_eq!(Hook::parse(hook.as_str()), Some(hook));
+            assert_eq!(serde_json::from_value::<Hook>(wire).unwrap(), hook);
+        }
+        assert_eq!(Hook::parse("on_publish"), None);
+        let outcomes = [
+            (TestOutcome::Keep, "keep"),
+            (TestOutcome::Modify, "modify"),
+            (TestOutcome::Drop, "drop"),
+            (TestOutcome::Reject, "reject"),
+            (TestOutcome::Converted, "converted"),
+            (TestOutcome::Refused, "refused"),
+            (TestOutcome::Decided, "decided"),
+            (TestOutcome::Failed, "failed"),
+        ];
+        for (outcome, name) in outcomes {
+            assert_eq!(serde_json::to_value(outcome).unwrap(), name);
+            assert_eq!(outcome.to_string(), name);
+        }
     }
 
     #[test]

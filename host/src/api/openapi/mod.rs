@@ -221,7 +221,8 @@ const UNSUPPORTED: (&str, &str) = ("415", "`unsupported_media_type`: the body is
 const TOO_LARGE: (&str, &str) = ("413", "`body_too_large`.");
 const UNAVAILABLE: (&str, &str) = (
     "503",
-    "`unavailable` / `store_unavailable`: a backend cannot be reached; retry later.",
+    "`unavailable` / `store_unavailable`: a backend cannot be reached; retry after \
+     `Retry-After` seconds.",
 );
 const INTERNAL: (&str, &str) = ("500", "`internal`: details are in the server log.");
 

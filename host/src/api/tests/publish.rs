@@ -200,3 +200,58 @@ async fn a_batch_may_ask_for_partial_acceptance() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+/// With the Redis backends and Redis down, publishing answers 503 with
+/// `Retry-After` and the usual JSON error body, and works again once Redis
+/// is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_publish_answers_503_with_retry_after() {
+    let mut redis = beacon_test_support::RedisServer::start().await;
+    let url = redis.url();
+    let n = node(|s| s.redis_url = Some(url)).await;
+    let key = n.tenant("acme").await;
+    let event = json!({"type": "a.b", "data": 1});
+    let (s, b) = n
+        .json("POST", "/v1/events", Some(&key), event.clone())
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    redis.kill().await;
+    let (s, headers, b) = n
+        .call(
+            "POST",
+            "/v1/events",
+            Some(&key),
+            &[("content-type", "application/json")],
+            event.to_string(),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let retry_after: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {headers:?}"));
+    assert!(retry_after >= 1, "{retry_after}");
+    assert!(
+        !b["message"].as_str().unwrap().contains("127.0.0.1"),
+        "a 5xx does not leak internals: {b}"
+    );
+
+    redis.start_again().await;
+    let started = std::time::Instant::now();
+    loop {
+        let (s, b) = n
+            .json("POST", "/v1/events", Some(&key), event.clone())
+            .await;
+        if s == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "still refused after Redis came back: {b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

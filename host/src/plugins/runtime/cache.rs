@@ -49,7 +49,7 @@ const LEFTOVER_AGE: Duration = Duration::from_secs(15 * 60);
 
 /// The artifact cache in one directory that belongs to this process.
 #[derive(Debug)]
-pub struct Cache {
+pub(super) struct Cache {
     dir: PathBuf,
     /// Hex hash of the engine's compatibility settings (16 characters).
     engine_tag: String,
@@ -58,7 +58,7 @@ pub struct Cache {
 impl Cache {
     /// Opens (creating if needed, owner-only) the cache in `dir`, and
     /// removes artifacts of other engines and leftover temporary files.
-    pub fn open(dir: &Path, engine: &Engine) -> io::Result<Cache> {
+    pub(super) fn open(dir: &Path, engine: &Engine) -> io::Result<Cache> {
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -74,7 +74,7 @@ impl Cache {
 
     /// The file of `digest` (`sha256:<64 hex>`), or `None` for a digest of
     /// another shape (which never names a file).
-    pub fn path(&self, digest: &str) -> Option<PathBuf> {
+    pub(super) fn path(&self, digest: &str) -> Option<PathBuf> {
         let hex = digest.strip_prefix("sha256:")?;
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
@@ -88,7 +88,7 @@ impl Cache {
     /// The cached component of `digest`, if a sound artifact is on disk.
     /// A bad file is logged and removed. Blocking: call it off the async
     /// workers.
-    pub fn get(&self, engine: &Engine, digest: &str) -> Option<Component> {
+    pub(super) fn get(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path(digest)?;
         let contents = match read_bounded(&path) {
             Ok(Some(contents)) => contents,
@@ -113,7 +113,7 @@ impl Cache {
 
     /// Stores `component` as the artifact of `digest`. Failures are logged
     /// and otherwise ignored (the cache is an optimisation). Blocking.
-    pub fn put(&self, digest: &str, component: &Component) {
+    pub(super) fn put(&self, digest: &str, component: &Component) {
         let Some(path) = self.path(digest) else {
             return;
         };

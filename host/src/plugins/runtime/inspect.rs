@@ -55,7 +55,7 @@ const BEACON_VERSION_PREFIX: &str = "0.1.";
 
 /// What the scan found in an acceptable component.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scan {
+pub(super) struct Scan {
     /// Top-level import names, e.g. `wasi:cli/stdout@0.2.6`.
     pub imports: Vec<String>,
     /// Top-level export names, e.g. `beacon:plugin/plugin@0.1.0`.
@@ -64,7 +64,7 @@ pub struct Scan {
 
 /// Checks an upload without compiling it. `allowed` decides which import
 /// names are acceptable (normally [`is_allowed_import`]).
-pub fn check(
+pub(super) fn check(
     wasm: &[u8],
     max_bytes: usize,
     allowed: impl Fn(&str) -> bool,
@@ -125,7 +125,7 @@ pub fn check(
 }
 
 /// Whether a plugin may import the interface `name` (`ns:pkg/iface@version`).
-pub fn is_allowed_import(name: &str) -> bool {
+pub(super) fn is_allowed_import(name: &str) -> bool {
     let Some((interface, version)) = name.split_once('@') else {
         return false;
     };
@@ -218,7 +218,7 @@ pub(crate) mod tests {
 
     /// A component that imports an empty instance under each of `imports`
     /// and exports nothing.
-    pub fn component_importing(imports: &[&str]) -> Vec<u8> {
+    pub(crate) fn component_importing(imports: &[&str]) -> Vec<u8> {
         let mut component = Component::new();
         let mut types = ComponentTypeSection::new();
         types.instance(&InstanceType::new());
@@ -233,7 +233,7 @@ pub(crate) mod tests {
 
     /// A component exporting the contract's interfaces from an instance
     /// that does not exist: it passes the scan and fails to compile.
-    pub fn component_with_dangling_exports() -> Vec<u8> {
+    pub(crate) fn component_with_dangling_exports() -> Vec<u8> {
         let mut component = Component::new();
         let mut exports = ComponentExportSection::new();
         for name in [PLUGIN_EXPORT, PUBLISH_EXPORT] {

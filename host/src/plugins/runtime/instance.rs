@@ -22,7 +22,7 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use super::Compiled;
 use super::sandbox::{DeadlinePassed, Sandbox};
 use super::types::{
-    Call, Failure, Info, Limits, LogSink, MAX_REASON_BYTES, PluginEvent, PublishOutcome,
+    Call, Failure, Hook, Info, Limits, LogSink, MAX_REASON_BYTES, PluginEvent, PublishOutcome,
     Subscriber, truncate,
 };
 use super::wit::{self, Exports, Guests};
@@ -41,13 +41,13 @@ const MAX_ERROR_BYTES: usize = 2048;
 /// slots of the pooling allocator; this budget keeps enough free for new
 /// instances.
 #[derive(Debug)]
-pub struct IdleBudget {
+pub(super) struct IdleBudget {
     max: usize,
     used: AtomicUsize,
 }
 
 impl IdleBudget {
-    pub fn new(max: usize) -> IdleBudget {
+    pub(super) fn new(max: usize) -> IdleBudget {
         IdleBudget {
             max,
             used: AtomicUsize::new(0),
@@ -67,13 +67,13 @@ impl IdleBudget {
     }
 
     /// Idle instances currently held.
-    pub fn used(&self) -> usize {
+    pub(super) fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
     }
 }
 
 /// One instance of a component in its own store.
-pub struct Instance {
+pub(super) struct Instance {
     store: Store<Sandbox>,
     guests: Guests,
 }
@@ -82,15 +82,15 @@ pub struct Instance {
 /// JavaScript component maps tens of MiB of initialised memory, which on a
 /// busy node can take longer than a call may, and that start-up is the
 /// host's cost, not the plugin's behaviour.
-pub const MIN_INSTANTIATE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const MIN_INSTANTIATE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Least fuel an instantiation gets (start functions of large components).
-pub const MIN_INSTANTIATE_FUEL: u64 = 1_000_000_000;
+pub(super) const MIN_INSTANTIATE_FUEL: u64 = 1_000_000_000;
 
 impl Instance {
     /// Instantiates `pre` with `limits` (the instantiation gets its own
     /// fuel and deadline, at least [`MIN_INSTANTIATE_TIMEOUT`] and
     /// [`MIN_INSTANTIATE_FUEL`]) and finds its exports.
-    pub async fn new(
+    pub(super) async fn new(
         pre: &InstancePre<Sandbox>,
         exports: &Exports,
         limits: &Limits,
@@ -123,7 +123,7 @@ impl Instance {
 
     /// Runs one guest function with fresh fuel and deadline; classifies a
     /// failure and forwards the captured output.
-    pub async fn run<R>(
+    pub(super) async fn run<R>(
         &mut self,
         limits: &Limits,
         invoke: impl for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
@@ -143,7 +143,7 @@ impl Instance {
     }
 
     /// Calls `describe`.
-    pub async fn describe(&mut self, limits: &Limits) -> Result<Info, Failure> {
+    pub(super) async fn describe(&mut self, limits: &Limits) -> Result<Info, Failure> {
         self.run(limits, |instance| {
             Box::pin(async move {
                 let Instance { store, guests } = instance;
@@ -209,7 +209,7 @@ fn classify(error: &wasmtime::Error, refused_grow: bool, panic: Option<String>) 
 }
 
 /// An error and its causes on one line, bounded.
-pub fn error_text(error: &wasmtime::Error) -> String {
+pub(super) fn error_text(error: &wasmtime::Error) -> String {
     let text = error
         .chain()
         .map(ToString::to_string)
@@ -287,8 +287,7 @@ impl Plugin {
     pub async fn on_publish(&self, event: &PluginEvent) -> Call<PublishOutcome> {
         let input = wit::beacon::plugin::types::Event::from(event);
         self.call(
-            "publish",
-            self.compiled.hooks.publish,
+            Hook::Publish,
             |instance| {
                 Box::pin(async move {
                     let Instance { store, guests } = instance;
@@ -324,8 +323,7 @@ impl Plugin {
     ) -> Call<Result<PluginEvent, String>> {
         let input = wit::beacon::plugin::types::Event::from(event);
         self.call(
-            "convert",
-            self.compiled.hooks.convert,
+            Hook::Convert,
             |instance| {
                 Box::pin(async move {
                     let Instance { store, guests } = instance;
@@ -357,8 +355,7 @@ impl Plugin {
         let groups: Vec<_> = subscribers.iter().map(Into::into).collect();
         let expected = subscribers.len();
         self.call(
-            "deliver",
-            self.compiled.hooks.deliver,
+            Hook::Deliver,
             |instance| {
                 Box::pin(async move {
                     let Instance { store, guests } = instance;
@@ -387,13 +384,12 @@ impl Plugin {
     /// instance only if everything succeeded.
     async fn call<R, T>(
         &self,
-        hook: &'static str,
-        exported: bool,
+        hook: Hook,
         invoke: impl for<'a> FnOnce(&'a mut Instance) -> BoxFuture<'a, wasmtime::Result<R>>,
         check: impl FnOnce(R, &Limits) -> Result<T, Failure>,
     ) -> Call<T> {
         let started = Instant::now();
-        let result = if exported {
+        let result = if self.compiled.hooks.exports(hook) {
             self.call_inner(invoke, check).await
         } else {
             Err(Failure::NoSuchHook(hook))
@@ -401,7 +397,7 @@ impl Plugin {
         if let Err(failure) = &result {
             tracing::debug!(
                 digest = %self.compiled.digest,
-                hook,
+                hook = hook.as_str(),
                 code = failure.code(),
                 %failure,
                 "plugin call failed"
@@ -575,9 +571,9 @@ mod tests {
         assert_eq!(plugin.idle_count(), 1);
         // A hook the component does not export.
         let missing = plugin.convert(&input, 2).await;
-        assert_eq!(missing.result, Err(Failure::NoSuchHook("convert")));
+        assert_eq!(missing.result, Err(Failure::NoSuchHook(Hook::Convert)));
         let missing = plugin.deliver(&input, &[]).await;
-        assert_eq!(missing.result, Err(Failure::NoSuchHook("deliver")));
+        assert_eq!(missing.result, Err(Failure::NoSuchHook(Hook::Deliver)));
     }
 
     #[tokio::test]

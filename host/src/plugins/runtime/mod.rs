@@ -37,7 +37,7 @@ pub use inspect::{ALLOWED_BEACON, ALLOWED_WASI, MAX_REASONS};
 pub use instance::{MAX_ACTIVE_PER_PLUGIN, MAX_IDLE_PER_PLUGIN, Plugin};
 pub use sandbox::{MAX_CAPTURE_BYTES, MAX_LINE_BYTES, MAX_LINES_PER_CALL, MAX_TABLE_ELEMENTS};
 pub use types::{
-    Call, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_TIMEOUT, Failure,
+    Call, DEFAULT_FUEL, DEFAULT_MEMORY_BYTES, DEFAULT_OUTPUT_BYTES, DEFAULT_TIMEOUT, Failure, Hook,
     Hooks, Info, Limits, LogLevel, LogLine, LogSink, LogSource, MAX_REASON_BYTES, PluginEvent,
     PublishOutcome, Subscriber,
 };
@@ -324,7 +324,7 @@ impl Runtime {
                 too_large: false,
             });
         }
-        tracing::debug!(%digest, from_cache, name = %info.name, hooks = ?hooks.names(), "plugin loaded");
+        tracing::debug!(%digest, from_cache, name = %info.name, hooks = ?hooks.list(), "plugin loaded");
         Ok(Arc::new(Compiled {
             digest,
             hooks,
@@ -498,7 +498,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A component built by `plugins/build.sh` (into `target/plugins/`).
-    pub fn component(name: &str) -> Vec<u8> {
+    pub(crate) fn component(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/plugins")
             .join(format!("{name}.wasm"));
@@ -511,7 +511,7 @@ pub(crate) mod tests {
     }
 
     /// A small runtime for tests (few pool slots, so many can coexist).
-    pub fn runtime(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
+    pub(crate) fn runtime(cache_dir: Option<PathBuf>) -> Arc<Runtime> {
         Runtime::new(RuntimeConfig {
             cache_dir,
             max_instances: 32,
@@ -548,9 +548,9 @@ pub(crate) mod tests {
         );
         assert!(!compiled.from_cache);
         let vip = runtime.load(&component("vip-only")).await.unwrap();
-        assert_eq!(vip.hooks.names(), ["deliver"]);
+        assert_eq!(vip.hooks.list(), [Hook::Deliver]);
         let converter = runtime.load(&component("converter")).await.unwrap();
-        assert_eq!(converter.hooks.names(), ["convert"]);
+        assert_eq!(converter.hooks.list(), [Hook::Convert]);
         assert_eq!(converter.info.types, ["order.created"]);
     }
 

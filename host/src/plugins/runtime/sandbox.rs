@@ -42,10 +42,10 @@ const MAX_RANDOM_BYTES: u64 = 64 * 1024;
 /// The error the epoch callback raises when a call passes its deadline.
 #[derive(Debug, thiserror::Error)]
 #[error("the call passed its deadline")]
-pub struct DeadlinePassed;
+pub(super) struct DeadlinePassed;
 
 /// The per-instance state of a plugin's `Store`.
-pub struct Sandbox {
+pub(super) struct Sandbox {
     /// WASI state: built with nothing granted (see [`Sandbox::new`]).
     wasi: WasiCtx,
     /// Resources (streams, pollables) handed to the guest.
@@ -77,7 +77,7 @@ impl WasiView for Sandbox {
 
 /// What the host learns from a call's captured output.
 #[derive(Debug, Default)]
-pub struct CallOutput {
+pub(super) struct CallOutput {
     /// A Rust panic message found on stderr (`panicked at …: message`).
     pub panic: Option<String>,
 }
@@ -85,7 +85,11 @@ pub struct CallOutput {
 impl Sandbox {
     /// A store for one instance, with the memory cap, the epoch callback
     /// (yield at each tick, fail past the deadline) and nothing granted.
-    pub fn store(engine: &Engine, memory_bytes: usize, sink: Arc<dyn LogSink>) -> Store<Sandbox> {
+    pub(super) fn store(
+        engine: &Engine,
+        memory_bytes: usize,
+        sink: Arc<dyn LogSink>,
+    ) -> Store<Sandbox> {
         let stdout = Capture::new(MAX_CAPTURE_BYTES);
         let stderr = Capture::new(MAX_CAPTURE_BYTES);
         // The builder starts empty: no preopened directories, environment,
@@ -127,7 +131,7 @@ impl Sandbox {
     /// Adds the WASI interfaces plugins may import to `linker`: the subset
     /// Rust's std pulls in (cli, io, clocks, random, filesystem types with
     /// no preopens). Sockets and HTTP are not linked.
-    pub fn add_wasi_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    pub(super) fn add_wasi_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
         let l = linker;
         io::error::add_to_linker::<Sandbox, HasTable>(l, |s| &mut s.table)?;
@@ -155,7 +159,7 @@ impl Sandbox {
 
     /// Resets the per-call state before a call (or an instantiation) that
     /// must end within `timeout`.
-    pub fn begin_call(&mut self, timeout: Duration) {
+    pub(super) fn begin_call(&mut self, timeout: Duration) {
         self.deadline = Instant::now() + timeout;
         self.limiter.refused = false;
         self.log_lines = 0;
@@ -167,12 +171,12 @@ impl Sandbox {
 
     /// Whether the limiter refused to grow a memory or table since
     /// [`Sandbox::begin_call`].
-    pub fn refused_grow(&self) -> bool {
+    pub(super) fn refused_grow(&self) -> bool {
         self.limiter.refused
     }
 
     /// The `log` import: forwards the line now, within the per-call budget.
-    pub fn guest_log(&mut self, level: LogLevel, message: String) {
+    pub(super) fn guest_log(&mut self, level: LogLevel, message: String) {
         if self.log_lines >= MAX_LINES_PER_CALL {
             self.log_dropped += 1;
             return;
@@ -188,7 +192,7 @@ impl Sandbox {
 
     /// Ends a call: forwards captured stdout and stderr as lines, writes
     /// the "dropped" notes, and reports a panic message found on stderr.
-    pub fn finish_call(&mut self) -> CallOutput {
+    pub(super) fn finish_call(&mut self) -> CallOutput {
         if self.log_dropped > 0 {
             self.sink
                 .line(dropped_line(LogSource::Log, self.log_dropped, "lines"));
@@ -233,7 +237,7 @@ fn cli_view(s: &mut Sandbox) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -356,7 +360,7 @@ impl ResourceLimiter for Limiter {
 /// of a call, counts the rest, never fails a write (a chatty plugin must
 /// not trap because of its prints). Clones share the buffer.
 #[derive(Clone)]
-pub struct Capture {
+pub(super) struct Capture {
     /// A `std` mutex: held only to copy bytes in or out, never across an await.
     inner: Arc<Mutex<CaptureBuffer>>,
 }
@@ -368,7 +372,7 @@ struct CaptureBuffer {
 }
 
 impl Capture {
-    pub fn new(capacity: usize) -> Capture {
+    pub(super) fn new(capacity: usize) -> Capture {
         Capture {
             inner: Arc::new(Mutex::new(CaptureBuffer {
                 bytes: Vec::new(),
@@ -392,7 +396,7 @@ impl Capture {
     }
 
     /// The bytes kept and the number dropped since the last take.
-    pub fn take(&self) -> (Vec<u8>, usize) {
+    pub(super) fn take(&self) -> (Vec<u8>, usize) {
         let mut buffer = self.lock();
         let dropped = std::mem::take(&mut buffer.dropped);
         (std::mem::take(&mut buffer.bytes), dropped)
@@ -462,7 +466,7 @@ pub(crate) mod tests {
 
     /// A sink that keeps every line, for tests.
     #[derive(Default)]
-    pub struct Lines(pub Mutex<Vec<LogLine>>);
+    pub(crate) struct Lines(pub Mutex<Vec<LogLine>>);
 
     impl LogSink for Lines {
         fn line(&self, line: LogLine) {
@@ -471,7 +475,7 @@ pub(crate) mod tests {
     }
 
     impl Lines {
-        pub fn messages(&self, source: LogSource) -> Vec<String> {
+        pub(crate) fn messages(&self, source: LogSource) -> Vec<String> {
             let lines = self.0.lock().unwrap();
             lines
                 .iter()

@@ -10,6 +10,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use beacon_protocol::api::plugins::Hook;
+
 /// Default wall time of one call: the node's default (see `config`).
 pub const DEFAULT_TIMEOUT: Duration = crate::config::DEFAULT_PLUGIN_TIMEOUT;
 
@@ -76,16 +78,21 @@ impl Hooks {
         self.publish || self.convert || self.deliver
     }
 
-    /// The names of the exported hooks, in contract order.
-    pub fn names(&self) -> Vec<&'static str> {
-        [
-            ("publish", self.publish),
-            ("convert", self.convert),
-            ("deliver", self.deliver),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect()
+    /// Whether the component exports `hook`.
+    pub fn exports(&self, hook: Hook) -> bool {
+        match hook {
+            Hook::Publish => self.publish,
+            Hook::Convert => self.convert,
+            Hook::Deliver => self.deliver,
+        }
+    }
+
+    /// The exported hooks, in contract order.
+    pub fn list(&self) -> Vec<Hook> {
+        Hook::ALL
+            .into_iter()
+            .filter(|hook| self.exports(*hook))
+            .collect()
     }
 }
 
@@ -205,7 +212,7 @@ pub enum Failure {
     BadOutput(String),
     /// The component does not export this hook.
     #[error("the plugin does not implement the {0} hook")]
-    NoSuchHook(&'static str),
+    NoSuchHook(Hook),
     /// No instance could be had (pool exhausted, too many calls at once).
     #[error("the plugin is unavailable: {0}")]
     Unavailable(String),
@@ -256,6 +263,24 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+}
+
+impl LogLevel {
+    /// The wire name: `debug`, `info`, `warn`, `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The channel a [`LogLine`] came from.
@@ -311,7 +336,7 @@ mod tests {
             Failure::Trap("x".into()),
             Failure::OutputTooLarge { bytes: 2, limit: 1 },
             Failure::BadOutput("x".into()),
-            Failure::NoSuchHook("deliver"),
+            Failure::NoSuchHook(Hook::Deliver),
             Failure::Unavailable("x".into()),
         ];
         let codes: Vec<_> = all.iter().map(Failure::code).collect();
@@ -342,7 +367,8 @@ mod tests {
             deliver: true,
         };
         assert!(hooks.any());
-        assert_eq!(hooks.names(), ["publish", "deliver"]);
+        assert_eq!(hooks.list(), [Hook::Publish, Hook::Deliver]);
+        assert!(hooks.exports(Hook::Deliver) && !hooks.exports(Hook::Convert));
         assert!(!Hooks::default().any());
     }
 

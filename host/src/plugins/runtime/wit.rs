@@ -22,16 +22,16 @@ use self::beacon::plugin::{log, types as wit};
 use self::exports::beacon::plugin::{convert, deliver, plugin, publish};
 
 /// The export every plugin has (`describe`).
-pub const PLUGIN_EXPORT: &str = "beacon:plugin/plugin@0.1.0";
+pub(super) const PLUGIN_EXPORT: &str = "beacon:plugin/plugin@0.1.0";
 /// The publish hook's export.
-pub const PUBLISH_EXPORT: &str = "beacon:plugin/publish@0.1.0";
+pub(super) const PUBLISH_EXPORT: &str = "beacon:plugin/publish@0.1.0";
 /// The convert hook's export.
-pub const CONVERT_EXPORT: &str = "beacon:plugin/convert@0.1.0";
+pub(super) const CONVERT_EXPORT: &str = "beacon:plugin/convert@0.1.0";
 /// The deliver hook's export.
-pub const DELIVER_EXPORT: &str = "beacon:plugin/deliver@0.1.0";
+pub(super) const DELIVER_EXPORT: &str = "beacon:plugin/deliver@0.1.0";
 
 /// Adds the contract's imports (`log`, `types`) to `linker`.
-pub fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+pub(super) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     Host_::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |sandbox| sandbox)
 }
 
@@ -50,7 +50,7 @@ impl log::Host for Sandbox {
 impl wit::Host for Sandbox {}
 
 /// Where a component's exports are, found once per compiled component.
-pub struct Exports {
+pub(super) struct Exports {
     plugin: plugin::GuestIndices,
     publish: Option<publish::GuestIndices>,
     convert: Option<convert::GuestIndices>,
@@ -79,7 +79,7 @@ fn optional<T>(
 }
 
 /// The exports of one instance, ready to call.
-pub struct Guests {
+pub(super) struct Guests {
     pub plugin: plugin::Guest,
     pub publish: Option<publish::Guest>,
     pub convert: Option<convert::Guest>,
@@ -90,7 +90,7 @@ impl Exports {
     /// Finds the exports of `pre`'s component. Fails with a reason when
     /// `plugin` is missing or incomplete; a missing hook is `None`, a hook
     /// interface that lacks its function is a reason too.
-    pub fn new(pre: &InstancePre<Sandbox>) -> Result<Exports, Vec<String>> {
+    pub(super) fn new(pre: &InstancePre<Sandbox>) -> Result<Exports, Vec<String>> {
         let mut reasons = Vec::new();
         let publish = optional(
             pre,
@@ -131,7 +131,7 @@ impl Exports {
     }
 
     /// The hooks found.
-    pub fn hooks(&self) -> Hooks {
+    pub(super) fn hooks(&self) -> Hooks {
         Hooks {
             publish: self.publish.is_some(),
             convert: self.convert.is_some(),
@@ -141,7 +141,7 @@ impl Exports {
 
     /// The callable exports of `instance`; this also type-checks them
     /// against the contract.
-    pub fn load(
+    pub(super) fn load(
         &self,
         store: &mut wasmtime::Store<Sandbox>,
         instance: &Instance,

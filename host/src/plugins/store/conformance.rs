@@ -10,18 +10,18 @@ use super::*;
 
 /// Bytes standing in for a component: `len` bytes derived from `seed`,
 /// covering every byte value (NUL, invalid UTF-8 …).
-pub fn component(seed: u8, len: usize) -> Bytes {
+pub(crate) fn component(seed: u8, len: usize) -> Bytes {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect::<Vec<u8>>()
         .into()
 }
 
-pub fn digest_of(wasm: &[u8]) -> String {
+pub(crate) fn digest_of(wasm: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(wasm)))
 }
 
-pub fn new_version(wasm: &Bytes) -> NewVersion {
+pub(crate) fn new_version(wasm: &Bytes) -> NewVersion {
     NewVersion {
         digest: digest_of(wasm),
         size: wasm.len() as u64,
@@ -39,7 +39,7 @@ pub fn new_version(wasm: &Bytes) -> NewVersion {
     }
 }
 
-pub fn activation(version: u32) -> Activation {
+pub(crate) fn activation(version: u32) -> Activation {
     Activation {
         version,
         types: vec!["order.*".into(), "payment.succeeded".into()],
@@ -55,7 +55,7 @@ pub fn activation(version: u32) -> Activation {
     }
 }
 
-pub fn quarantine() -> Quarantine {
+pub(crate) fn quarantine() -> Quarantine {
     Quarantine {
         since_ms: 1_732_370_000_999,
         reason: "5 timeouts in a row".into(),
@@ -63,7 +63,7 @@ pub fn quarantine() -> Quarantine {
     }
 }
 
-pub async fn run_all(store: &dyn PluginStore) {
+pub(crate) async fn run_all(store: &dyn PluginStore) {
     store.health().await.unwrap();
     assert_eq!(store.revision().await.unwrap(), 0);
     assert!(store.active().await.unwrap().is_empty());

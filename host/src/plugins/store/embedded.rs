@@ -26,6 +26,7 @@ use super::{
     Activation, MAX_PLUGINS_PER_TENANT, MAX_VERSIONS, NewVersion, PluginRecord, PluginState,
     PluginStore, Quarantine, StoreError, VersionRecord,
 };
+use crate::backend::BackendError;
 use crate::log::now_ms;
 
 const STATES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_states");
@@ -76,7 +77,7 @@ impl EmbeddedPlugins {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || f(&db))
             .await
-            .map_err(|e| StoreError::Backend(format!("plugin store task failed: {e}")))?
+            .map_err(|e| BackendError::internal(e).context("plugin store task"))?
     }
 }
 
@@ -90,7 +91,7 @@ fn bump(tx: &WriteTransaction) -> Result<(), StoreError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt record: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| BackendError::from(e).context("plugin record").into())
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, StoreError> {
@@ -418,8 +419,8 @@ impl PluginStore for EmbeddedPlugins {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: impl Into<BackendError>) -> StoreError {
+    StoreError::Backend(e.into())
 }
 
 #[cfg(test)]

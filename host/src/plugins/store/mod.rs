@@ -31,6 +31,8 @@ use bytes::Bytes;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendError;
+
 /// Most plugins one tenant may hold.
 pub const MAX_PLUGINS_PER_TENANT: usize = 32;
 
@@ -86,12 +88,10 @@ pub enum StoreError {
     /// A bound ([`MAX_PLUGINS_PER_TENANT`], [`MAX_VERSIONS`]) would be exceeded.
     #[error("limit reached: {0}")]
     Limit(String),
-    /// The backend cannot be reached now; callers may retry (HTTP 503).
-    #[error("plugin store unavailable: {0}")]
-    Unavailable(String),
-    /// The backend answered, but with something it should not have.
-    #[error("plugin store failure: {0}")]
-    Backend(String),
+    /// The store failed: unreachable (callers may retry; HTTP 503),
+    /// corrupt data, ...
+    #[error("plugin store {0}")]
+    Backend(#[from] BackendError),
 }
 
 impl StoreError {

@@ -40,8 +40,9 @@ use super::{
     Activation, HooksRecord, InfoRecord, MAX_PLUGINS_PER_TENANT, MAX_VERSIONS, NewVersion,
     PluginRecord, PluginStore, Quarantine, StoreError, VersionRecord,
 };
+use crate::backend::{BackendError, Cause};
 use crate::log::now_ms;
-use crate::redis_conn::{LazyRedis, is_unavailable};
+use crate::redis_conn::LazyRedis;
 
 /// How many times a delete or a read of several plugins is tried when
 /// another change lands in between, before giving up with
@@ -53,71 +54,21 @@ const MAX_ATTEMPTS: usize = 5;
 /// Returns `{status, version, version JSON}`; status 0 = stored, 1 = these
 /// bytes were already a version, -1 = too many plugins, -2 = too many
 /// versions, -3 = the digest is stored with other bytes.
-const PUT_LUA: &str = r"
-local existing = redis.call('HGET', KEYS[2], 'd:' .. ARGV[2])
-if existing then
-  return {1, tonumber(existing), redis.call('HGET', KEYS[2], 'v:' .. existing)}
-end
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0
-   and redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[5]) then
-  return {-1, 0, ''}
-end
-local latest = tonumber(redis.call('HGET', KEYS[2], 'latest') or '0')
-if latest >= tonumber(ARGV[6]) then return {-2, 0, ''} end
-local blob = redis.call('GET', KEYS[3])
-if blob and blob ~= ARGV[4] then return {-3, 0, ''} end
-local version = latest + 1
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'latest', version, 'v:' .. version, ARGV[3], 'd:' .. ARGV[2], version)
-if not blob then redis.call('SET', KEYS[3], ARGV[4]) end
-redis.call('HINCRBY', KEYS[4], ARGV[2], 1)
-redis.call('INCR', KEYS[5])
-return {0, version, ARGV[3]}
-";
+const PUT_LUA: &str = include_str!("redis/put.lua");
 
 /// KEYS: plugin, active, rev. ARGV: activation JSON, version, `<plugin>`.
 /// Returns 1 = set, 0 = no such plugin, -1 = no such version.
-const ACTIVATE_LUA: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HEXISTS', KEYS[1], 'v:' .. ARGV[2]) == 0 then return -1 end
-redis.call('HSET', KEYS[1], 'activation', ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('INCR', KEYS[3])
-return 1
-";
+const ACTIVATE_LUA: &str = include_str!("redis/activate.lua");
 
 /// KEYS: plugin, rev. ARGV: quarantine JSON, or empty to clear.
 /// Returns 1 = done, 0 = no such plugin.
-const QUARANTINE_LUA: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[1] == '' then
-  redis.call('HDEL', KEYS[1], 'quarantine')
-else
-  redis.call('HSET', KEYS[1], 'quarantine', ARGV[1])
-end
-redis.call('INCR', KEYS[2])
-return 1
-";
+const QUARANTINE_LUA: &str = include_str!("redis/quarantine.lua");
 
 /// KEYS: names, plugin, active, refs, rev, then the wasm key of each of
 /// the plugin's digests. ARGV: name, `<plugin>`, the `rev` the digests
 /// were read at, then the digests (in the order of their keys).
 /// Returns 1 = deleted, 0 = no such plugin, -1 = `rev` moved (read again).
-const DELETE_LUA: &str = r"
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-if (redis.call('GET', KEYS[5]) or '0') ~= ARGV[3] then return -1 end
-for i = 4, #ARGV do
-  if redis.call('HINCRBY', KEYS[4], ARGV[i], -1) <= 0 then
-    redis.call('HDEL', KEYS[4], ARGV[i])
-    redis.call('DEL', KEYS[i + 2])
-  end
-end
-redis.call('DEL', KEYS[2])
-redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[2])
-redis.call('INCR', KEYS[5])
-return 1
-";
+const DELETE_LUA: &str = include_str!("redis/delete.lua");
 
 /// A version as kept in its plugin's hash: its number is the field name.
 #[derive(Serialize, Deserialize)]
@@ -157,7 +108,7 @@ impl RedisPlugins {
     /// Checks the URL; connects on first use.
     pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
         Ok(RedisPlugins {
-            redis: LazyRedis::new(url).map_err(StoreError::Backend)?,
+            redis: LazyRedis::new(url).map_err(|e| BackendError::Internal(Box::new(e)))?,
             tag: format!("{{{prefix}:plugins}}"),
             put: Script::new(PUT_LUA),
             activate: Script::new(ACTIVATE_LUA),
@@ -223,7 +174,7 @@ impl RedisPlugins {
             let mut values: Vec<Value> =
                 second.query_async(&mut conn).await.map_err(unavailable)?;
             if values.len() != members.len() + 1 {
-                return Err(StoreError::Backend(format!(
+                return Err(corrupt(format!(
                     "Redis answered {} values for {} plugins",
                     values.len(),
                     members.len()
@@ -256,19 +207,15 @@ impl RedisPlugins {
 }
 
 fn unavailable(e: ::redis::RedisError) -> StoreError {
-    if is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
-    } else {
-        StoreError::Backend(e.to_string())
-    }
+    BackendError::redis(e).into()
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("corrupt record: {e}"))
+fn corrupt(e: impl Into<Cause>) -> StoreError {
+    BackendError::corrupt(e).context("plugin record").into()
 }
 
 fn to_json(value: &impl Serialize) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Backend(e.to_string()))
+    serde_json::to_string(value).map_err(|e| BackendError::internal(e).into())
 }
 
 fn member(tenant: &str, name: &str) -> String {
@@ -337,9 +284,7 @@ impl PluginStore for RedisPlugins {
             -1 => Err(StoreError::too_many_plugins()),
             -2 => Err(StoreError::too_many_versions()),
             -3 => Err(StoreError::digest_conflict(&new.digest)),
-            other => Err(StoreError::Backend(format!(
-                "unexpected upload status {other}"
-            ))),
+            other => Err(corrupt(format!("unexpected upload status {other}"))),
         }
     }
 
@@ -661,11 +606,11 @@ mod tests {
         redis.kill().await;
         assert!(matches!(
             store.health().await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         assert!(matches!(
             store.revision().await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         let fresh = RedisPlugins::new(&redis.url(), "down").unwrap();
         assert!(matches!(
@@ -676,7 +621,7 @@ mod tests {
                     conformance::new_version(&conformance::component(1, 8))
                 )
                 .await,
-            Err(StoreError::Unavailable(_))
+            Err(StoreError::Backend(BackendError::Unavailable(_)))
         ));
         redis.start_again().await;
         assert_eq!(fresh.revision().await.unwrap(), 0);
