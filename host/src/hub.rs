@@ -128,7 +128,9 @@ impl Hub {
         let closed = match streams.get(tenant).and_then(Weak::upgrade) {
             Some(closed) => closed,
             None => {
-                let closed = Arc::new(CancellationToken::new());
+                // A child of shutdown: a stream waits for this one token (or
+                // its own child of it) to learn that it must end.
+                let closed = Arc::new(self.shutdown.child_token());
                 streams.insert(tenant.to_owned(), Arc::downgrade(&closed));
                 closed
             }

@@ -27,6 +27,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{self, HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use std::task::{Context, Poll, ready};
+
 use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
@@ -134,10 +136,18 @@ impl Open {
         let mut discarded = 0;
         let mut burst = Vec::new();
         loop {
-            let next = tokio::select! {
-                next = self.frames.next() => next,
-                gone = client_gone(&self.socket, &mut discarded) => return gone,
-            };
+            // The next frame, or the subscriber's side closing. One poll
+            // function rather than two futures: the socket's read interest
+            // stays registered across frames instead of being re-armed and
+            // dropped for each one.
+            let (socket, frames) = (&self.socket, &mut self.frames);
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(next) = frames.poll_next_unpin(cx) {
+                    return Poll::Ready(Ok(next));
+                }
+                client_gone(socket, cx, &mut discarded).map(|gone| gone.map(|()| None))
+            })
+            .await?;
             let Some(Ok(frame)) = next else {
                 return Ok(());
             };
@@ -282,23 +292,31 @@ fn try_write(socket: &TcpStream, frames: &mut Vec<Bytes>) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Resolves when the subscriber closes its side (or sends more than
-/// [`MAX_DISCARDED`] bytes after its head); what it sends is dropped.
-async fn client_gone(socket: &TcpStream, discarded: &mut usize) -> io::Result<()> {
+/// Ready when the subscriber closed its side (`Ok`) or sent more than
+/// [`MAX_DISCARDED`] bytes after its head (`Err`); what it sends is dropped.
+fn client_gone(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    discarded: &mut usize,
+) -> Poll<io::Result<()>> {
     loop {
-        socket.readable().await?;
-        // Not held across the await: an idle stream's task stays small.
+        if let Err(e) = ready!(socket.poll_read_ready(cx)) {
+            return Poll::Ready(Err(e));
+        }
         let mut scratch = [0u8; 256];
         match socket.try_read(&mut scratch) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Poll::Ready(Ok(())),
             Ok(n) => {
                 *discarded += n;
                 if *discarded > MAX_DISCARDED {
-                    return Err(io::Error::other("too many bytes after a stream request"));
+                    return Poll::Ready(Err(io::Error::other(
+                        "too many bytes after a stream request",
+                    )));
                 }
             }
+            // Readiness is cleared: the next poll waits for more.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+            Err(e) => return Poll::Ready(Err(e)),
         }
     }
 }

@@ -102,9 +102,10 @@ struct Connection {
     shutdown: CancellationToken,
     /// Cancelled when the tenant is deleted (see [`Hub::close_tenant`]).
     tenant_guard: TenantGuard,
-    /// Cancelled when the stream must end for a reason from outside other
-    /// than shutdown: the lease's token (a child of the guard's), else the
-    /// guard's. One token, so an idle stream waits on two futures only.
+    /// Cancelled when the stream must end for a reason from outside: the
+    /// lease's token, a child of the guard's, itself a child of the node's
+    /// shutdown (else the guard's). One token of its own, so an idle
+    /// stream waits on three futures, none shared with other streams.
     ended: CancellationToken,
     lease: Option<Lease>,
     /// Contracts, for version views.
@@ -268,7 +269,6 @@ impl Connection {
             }
             match self.phase {
                 Phase::Done => return None,
-                _ if self.ended.is_cancelled() => self.end_outside(),
                 // Boxed: replay is rare and its future large; an idle
                 // live stream keeps only the small `live` future.
                 Phase::CatchUp { subscribed } => Box::pin(self.catch_up(subscribed)).await,
@@ -280,7 +280,6 @@ impl Connection {
     /// Reads one replay page into `pending`; moves on when caught up.
     async fn catch_up(&mut self, subscribed: bool) {
         let read = tokio::select! {
-            _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
             _ = self.ended.cancelled() => return self.end_outside(),
             read = self.log.read(&self.tenant, self.last, REPLAY_PAGE) => read,
         };
@@ -290,7 +289,6 @@ impl Connection {
                 tracing::warn!(tenant = %self.tenant, %error, "replay read failed; retrying");
                 self.pending.push_back(encode::HEARTBEAT);
                 tokio::select! {
-                    _ = self.shutdown.cancelled() => self.close_for_shutdown(),
                     _ = self.ended.cancelled() => self.end_outside(),
                     _ = tokio::time::sleep(REPLAY_RETRY) => {}
                 }
@@ -346,7 +344,6 @@ impl Connection {
                     Err(error) => {
                         tracing::warn!(tenant = %self.tenant, %error, "subscribe failed; retrying");
                         tokio::select! {
-                            _ = self.shutdown.cancelled() => self.close_for_shutdown(),
                             _ = self.ended.cancelled() => self.end_outside(),
                             _ = tokio::time::sleep(REPLAY_RETRY) => {}
                         }
@@ -364,7 +361,6 @@ impl Connection {
         };
         let received = tokio::select! {
             biased;
-            _ = self.shutdown.cancelled() => return self.close_for_shutdown(),
             _ = self.ended.cancelled() => return self.end_outside(),
             received = rx.recv() => received,
             _ = self.heartbeat.tick() => {
@@ -560,11 +556,14 @@ impl Connection {
         })));
     }
 
-    /// The stream must end for a reason from outside: its tenant was
-    /// deleted, or presence closed it (replaced: `beacon.closed`; lapsed:
+    /// The stream must end for a reason from outside: shutdown, its tenant
+    /// was deleted, or presence closed it (replaced: `beacon.closed`; lapsed:
     /// no frame, the client reconnects and is admitted again).
     fn end_outside(&mut self) {
         let presence = self.lease.as_ref().and_then(Lease::ended);
+        if self.shutdown.is_cancelled() {
+            return self.close_for_shutdown();
+        }
         if self.tenant_guard.closed().is_cancelled() {
             return self.close_for_deleted_tenant();
         }
