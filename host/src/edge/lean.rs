@@ -19,6 +19,7 @@
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -27,8 +28,6 @@ use axum::extract::ConnectInfo;
 use axum::http::{self, HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use std::task::{Context, Poll, ready};
-
 use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;

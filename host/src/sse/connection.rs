@@ -280,6 +280,7 @@ impl Connection {
     /// Reads one replay page into `pending`; moves on when caught up.
     async fn catch_up(&mut self, subscribed: bool) {
         let read = tokio::select! {
+            biased;
             _ = self.ended.cancelled() => return self.end_outside(),
             read = self.log.read(&self.tenant, self.last, REPLAY_PAGE) => read,
         };
