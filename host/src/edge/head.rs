@@ -95,8 +95,9 @@ pub(crate) async fn read(socket: &mut TcpStream, timeout: Duration) -> Result<Ro
                 Step::Done(routed) => return routed,
                 Step::Other => return Ok(Routed::Other(buf.split().freeze())),
             }
+            // Doubling: below `MAX_HEAD` here, so at most twice that.
             if buf.capacity() == buf.len() {
-                buf.reserve((buf.len()).min(MAX_HEAD - buf.len()).max(1024));
+                buf.reserve(buf.len());
             }
             match socket.read_buf(&mut buf).await {
                 Ok(0) | Err(_) if buf.is_empty() => return Ok(Routed::Closed),
